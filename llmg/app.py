@@ -1,0 +1,94 @@
+"""The app factory: one Sanic app per worker, built from a validated config.
+
+Per-worker resources (the upstream transport, provider adapters, the model directory) live on
+``app.ctx`` and are opened in ``before_server_start`` and closed in ``after_server_stop``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
+
+from . import auth, errors
+from .config import LoadedConfig
+from .model_list import ModelDirectory
+from .providers import registry
+from .request_id import request_id
+from .routes import group
+from .routing import Router
+from .transport import open_transport
+
+log = logging.getLogger("llmg")
+
+_names = itertools.count()
+
+
+def _error_response(exc: errors.GatewayError) -> HTTPResponse:
+    return HTTPResponse(exc.body(), status=exc.status, headers=exc.headers or None, content_type="application/json")
+
+
+def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
+    """Every exception becomes the OpenAI envelope; only unexpected ones are logged with a traceback."""
+    if isinstance(exception, errors.GatewayError):
+        return _error_response(exception)
+    if isinstance(exception, SanicException):
+        status = getattr(exception, "status_code", 500) or 500
+        mapped = errors.from_status(status, str(exception) if status == 400 else None)
+        response = _error_response(mapped)
+        if status == 405 and getattr(exception, "headers", None):
+            allow = exception.headers.get("Allow") or exception.headers.get("allow")
+            if allow:
+                response.headers["allow"] = allow
+        return response
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+    return _error_response(errors.GatewayError("Internal server error", status=500, type="internal_error"))
+
+
+def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> Sanic:
+    config = loaded.config
+    server = config.server
+    resolved = plan if plan is not None else registry.plan(loaded)
+    app = Sanic(name or f"llmg{next(_names)}", configure_logging=False)
+    app.config.update(
+        REQUEST_MAX_SIZE=server.max_body_bytes,
+        REQUEST_TIMEOUT=server.request_timeout,
+        KEEP_ALIVE_TIMEOUT=server.keep_alive_timeout,
+        # Long generations and streams are bounded by the upstream timeout, not by Sanic's.
+        RESPONSE_TIMEOUT=server.upstream_timeout + 30,
+        ACCESS_LOG=server.access_log,
+        NOISY_EXCEPTIONS=False,
+        FALLBACK_ERROR_FORMAT="json",
+        MOTD=False,
+        # Requests are not duplicated across workers by a shared state; keep Sanic's touchups off.
+        TOUCHUP=False,
+    )
+    app.ctx.loaded = loaded
+    app.ctx.plan = resolved
+    app.ctx.router = Router({}, config.aliases)
+    app.blueprint(group)
+    app.error_handler.add(Exception, handle_error)
+    auth.install(app, auth.GatewayAuth(server.auth))
+
+    @app.on_response
+    async def tag_request_id(request: Request, response: HTTPResponse) -> None:
+        response.headers["x-request-id"] = request_id(request)
+
+    @app.before_server_start
+    async def open_resources(app: Sanic) -> None:
+        app.ctx.transport = open_transport(server.transport, server.pool_size)
+        providers = registry.instantiate(resolved.registered, app.ctx.transport)
+        app.ctx.router = Router(providers, config.aliases)
+        app.ctx.models = ModelDirectory(providers)
+        app.ctx.models.start()
+
+    @app.after_server_stop
+    async def close_resources(app: Sanic) -> None:
+        await app.ctx.models.stop()
+        for provider in app.ctx.router.providers.values():
+            await provider.aclose()
+        await app.ctx.transport.aclose()
+
+    return app

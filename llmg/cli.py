@@ -1,0 +1,131 @@
+"""``llmg serve | check-config``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from functools import partial
+
+from . import __version__
+from .config import ConfigError, LoadedConfig, load
+from .providers import registry
+
+log = logging.getLogger("llmg")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(path: str | None, host: str | None = None, port: int | None = None, workers: int | None = None) -> LoadedConfig:
+    loaded = load(path)
+    server = loaded.config.server
+    if host is not None:
+        server.host = host
+    if port is not None:
+        server.port = port
+    if workers is not None:
+        server.workers = workers
+    return loaded
+
+
+def build_app(path: str | None, host: str | None, port: int | None, workers: int | None):
+    """Factory used by every worker process: each loads the config itself."""
+    from .app import create_app
+
+    loaded = _load(path, host, port, workers)
+    return create_app(loaded, name="llmg")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    try:
+        loaded = _load(args.config, args.host, args.port, args.workers)
+        plan = registry.plan(loaded)
+    except ConfigError as exc:
+        print(f"llmg: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(loaded.config.logging.level)
+    for warning in loaded.warnings + plan.warnings:
+        log.warning("%s", warning)
+    server = loaded.config.server
+    log.info(
+        "llmg %s serving on http://%s:%d (%d worker%s, config: %s, providers: %s)",
+        __version__, server.host, server.port, server.workers, "" if server.workers == 1 else "s",
+        loaded.source, ", ".join(sorted(plan.registered)) or "none",
+    )
+    run_options = dict(host=server.host, port=server.port, access_log=server.access_log, motd=False)
+    if server.workers == 1:
+        from .app import create_app
+
+        app = create_app(loaded, plan, name="llmg")
+        app.run(single_process=True, **run_options)
+        return 0
+    loader = AppLoader(factory=partial(build_app, args.config, args.host, args.port, args.workers))
+    app = loader.load()
+    app.prepare(workers=server.workers, **run_options)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        loaded = load(args.config)
+        plan = registry.plan(loaded)
+    except ConfigError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 2
+    server = loaded.config.server
+    print(f"config: {loaded.source}: valid")
+    print(f"server: http://{server.host}:{server.port}, {server.workers} worker(s), transport {server.transport}")
+    auth = server.auth
+    if not auth.enabled:
+        print("gateway auth: disabled (any client may call)")
+    elif not auth.keys:
+        print("gateway auth: any Bearer token")
+    else:
+        print(f"gateway auth: {len(auth.keys)} key(s)")
+    for warning in loaded.warnings + plan.warnings:
+        print(f"warning: {warning}")
+    print(f"registered providers ({len(plan.registered)}):")
+    for name, settings in sorted(plan.registered.items()):
+        where = settings.base_url or "(built in)"
+        print(f"  {name:22} {settings.spec.adapter:14} {where}")
+    print(f"skipped providers ({len(plan.skipped)}):")
+    for name, reason in sorted(plan.skipped.items()):
+        print(f"  {name:22} {reason}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="llmg", description="LLMG: an OpenAI-compatible LLM gateway")
+    top.add_argument("--version", action="version", version=f"llmg {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="path to llmg.toml (default: $LLMG_CONFIG, ./llmg.toml, built-in)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate the config and show which providers register")
+    check.add_argument("--config", help="path to llmg.toml (default: $LLMG_CONFIG, ./llmg.toml, built-in)")
+    check.set_defaults(func=cmd_check_config)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Every error the gateway can return, and the one place that turns it into the OpenAI envelope.
+
+The envelope is always ``{"error": {"message", "type", "param", "code"}}``. Upstream statuses are
+mapped here (``from_upstream``) so that every provider adapter reports failures the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=False):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorBody
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class GatewayError(Exception):
+    """An error with a client-facing status, type and message. Messages never carry secrets."""
+
+    status: int = 500
+    type: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers) if headers else {}
+
+    def body(self) -> bytes:
+        return _encode(ErrorResponse(ErrorBody(self.message, self.type, self.param, self.code)))
+
+    def event(self) -> bytes:
+        """The same error as one SSE event, for failures after a stream has started."""
+        return b"data: " + self.body() + b"\n\n"
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    type = "authentication_error"
+
+    def __init__(self) -> None:
+        super().__init__("Invalid authentication", headers={"www-authenticate": "Bearer"})
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class UnknownProvider(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Unknown provider: {printable(name)}", param="model", code="unknown_provider")
+
+
+class NotSupported(GatewayError):
+    status = 501
+    type = "not_supported"
+
+
+class ProviderError(GatewayError):
+    status = 502
+    type = "provider_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    type = "timeout_error"
+
+
+class UpstreamUnavailable(ProviderError):
+    """Connection refused, reset, DNS failure: the provider could not be reached at all."""
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Echo user input safely: bounded, and with control characters escaped."""
+    text = text[:limit]
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+# --- upstream status mapping -------------------------------------------------------------------
+
+_MAX_UPSTREAM_MESSAGE = 1000
+
+
+def upstream_message(body: bytes) -> str | None:
+    """Pull a human message out of a provider's error body, whatever its shape."""
+    try:
+        data: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body[:_MAX_UPSTREAM_MESSAGE].decode("utf-8", "replace").strip()
+        return text or None
+    # OpenAI {"error": {"message"}}, Anthropic {"type":"error","error":{"message"}},
+    # Google {"error": {"message", "status"}}, plain {"message"} / {"detail"} / {"error": "text"}.
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, str):
+            return err[:_MAX_UPSTREAM_MESSAGE]
+        if isinstance(err, dict):
+            for key in ("message", "detail", "error_description", "msg"):
+                value = err.get(key)
+                if isinstance(value, str) and value:
+                    return value[:_MAX_UPSTREAM_MESSAGE]
+        for key in ("message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value[:_MAX_UPSTREAM_MESSAGE]
+    return None
+
+
+def redact(message: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, "[redacted]")
+    return message
+
+
+def from_upstream(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    provider: str,
+    secrets: tuple[str, ...] = (),
+    message: str | None = None,
+) -> GatewayError:
+    """Map a non-2xx upstream answer to the error the client sees.
+
+    401/403 -> 401 provider_error "Authentication failed" (the authentication page's contract);
+    429 -> 429 with Retry-After passed on; other 4xx keep their status; 5xx -> 502.
+    ``message`` lets a translator supply the message it parsed from its own error format.
+    """
+    if status in (401, 403):
+        return GatewayError("Authentication failed", status=401, type="provider_error", code="provider_auth_failed")
+    text = message if message is not None else upstream_message(body)
+    text = redact(text, secrets) if text else None
+    if status == 429:
+        retry_after = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
+        extra = {"retry-after": retry_after} if retry_after and retry_after.strip().isdigit() else None
+        return GatewayError(
+            f"{provider}: {text}" if text else f"{provider}: rate limit exceeded",
+            status=429,
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers=extra,
+        )
+    if 400 <= status < 500:
+        return GatewayError(
+            f"{provider}: {text}" if text else f"{provider} rejected the request (HTTP {status})",
+            status=status,
+            type="invalid_request_error",
+            code="upstream_error",
+        )
+    return ProviderError(
+        f"{provider}: upstream error (HTTP {status})" + (f": {text}" if text else ""),
+        code="upstream_error",
+    )
+
+
+# --- statuses raised by Sanic itself (routing, body limits, protocol errors) -------------------
+
+_SANIC_TYPES = {
+    400: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    431: "invalid_request_error",
+}
+
+_SANIC_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    408: "Request timeout",
+    413: "Request body too large",
+    431: "Request header fields too large",
+}
+
+
+def from_status(status: int, detail: str | None = None) -> GatewayError:
+    """An error for a status Sanic decided (unknown route, wrong method, body over the limit)."""
+    if status >= 500:
+        return GatewayError("Internal server error", status=500, type="internal_error")
+    message = _SANIC_MESSAGES.get(status) or (detail and printable(detail)) or "Bad request"
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(status)
+    return GatewayError(message, status=status, type=_SANIC_TYPES.get(status, "invalid_request_error"), code=code)

@@ -1,0 +1,161 @@
+"""What every provider adapter is: the interface the routes call, and the shared plumbing.
+
+An adapter module under ``llmg.providers`` exposes ``ADAPTER``, a ``Provider`` subclass. Routes
+call ``chat``, ``chat_stream``, ``embeddings`` and ``list_models``; an adapter overrides the ones
+its provider supports. Adapters talk HTTP only through ``self.transport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..errors import GatewayError, NotSupported, from_upstream
+from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
+from ..transport import Timeout, Transport, UpstreamResponse, UpstreamStream
+from .catalogue import ProviderSpec
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class Settings:
+    """One provider as resolved at start-up: catalogue entry + config + environment."""
+
+    name: str
+    spec: ProviderSpec
+    api_key: str | None
+    base_url: str | None
+    timeout: Timeout
+    headers: dict[str, str]  # extra headers (catalogue + config), already expanded
+    models: list[str] | None  # explicit list from the config; None -> the catalogue's
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request, routed: what the client sent and where it goes."""
+
+    raw: bytes  # the client's body, exactly as received
+    request: ChatCompletionRequest | EmbeddingsRequest  # the validated view of it
+    requested_model: str  # "provider/model" after alias resolution
+    model: str  # the upstream model id (prefix stripped)
+    request_id: str
+    _data: dict[str, Any] | None = None
+
+    def data(self) -> dict[str, Any]:
+        """The body as a dict, every field the client sent included (decoded once, on demand)."""
+        if self._data is None:
+            self._data = _decode(self.raw)
+        return self._data
+
+    def upstream_body(self) -> bytes:
+        """The client's body with only ``model`` rewritten to the upstream id."""
+        original = self.request.model
+        if original == self.model:
+            return self.raw
+        # Fast path: splice the new value into the original bytes. A `"model":"<value>"` pair with
+        # an unescaped quote can only be an object key, so exactly one hit is the top-level field.
+        for needle in (b'"model":' + _encode(original), b'"model": ' + _encode(original)):
+            if self.raw.count(needle) == 1 and self.raw.count(b'"model"') == 1:
+                return self.raw.replace(needle, b'"model":' + _encode(self.model))
+        data = dict(self.data())
+        data["model"] = self.model
+        return _encode(data)
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete answer for the client: the status and JSON bytes to send."""
+
+    body: bytes
+    status: int = 200
+    headers: Mapping[str, str] | None = None
+
+
+class Provider:
+    """Base adapter. Subclasses override what their provider supports; the rest answers 501."""
+
+    def __init__(self, settings: Settings, transport: Transport) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.spec = settings.spec
+        self.transport = transport
+        self.base_url = (settings.base_url or "").rstrip("/")
+        self.timeout = settings.timeout
+        self.secrets: tuple[str, ...] = (settings.api_key,) if settings.api_key else ()
+        self.headers = self.build_headers()
+
+    # --- the interface the routes call ---------------------------------------------------------
+
+    async def chat(self, call: Call) -> Reply:
+        raise self.unsupported("chat completions")
+
+    async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
+        """Open the upstream stream (raising a GatewayError if that fails) and return SSE bytes."""
+        raise self.unsupported("streaming chat completions")
+
+    async def embeddings(self, call: Call) -> Reply:
+        raise self.unsupported("embeddings")
+
+    async def list_models(self) -> list[str]:
+        """Model ids without the prefix. The default is the configured or catalogued list."""
+        return list(self.settings.models if self.settings.models is not None else self.spec.models)
+
+    async def aclose(self) -> None:
+        """Release anything the adapter opened (token refreshers, background tasks)."""
+
+    # --- shared plumbing for adapters ----------------------------------------------------------
+
+    def build_headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        key = self.settings.api_key
+        auth = self.spec.auth
+        if key and auth == "bearer":
+            headers["authorization"] = f"Bearer {key}"
+        elif key and auth not in ("none", "custom"):
+            headers[auth.lower()] = key
+        headers.update(self.settings.headers)
+        return headers
+
+    def unsupported(self, what: str) -> GatewayError:
+        offers = f" It offers: {self.spec.offers}." if self.spec.offers else ""
+        return NotSupported(f"{self.name} does not support {what}.{offers}", code="not_supported")
+
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+        return from_upstream(status, body, headers, provider=self.name, secrets=self.secrets, message=message)
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
+        """POST and return a 2xx answer; any other status becomes the mapped GatewayError."""
+        resp = await self.transport.request(
+            "POST", url, headers=headers or self.headers, body=body, timeout=self.timeout, provider=self.name
+        )
+        if resp.status >= 300:
+            raise self.upstream_error(resp.status, resp.body, resp.headers)
+        return resp
+
+    async def open_stream(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamStream:
+        """Start a streamed POST; a non-2xx answer is read, closed and raised as a GatewayError."""
+        stream = await self.transport.stream(
+            "POST", url, headers=headers or self.headers, body=body, timeout=self.timeout, provider=self.name
+        )
+        if stream.status >= 300:
+            try:
+                body_bytes = await stream.read()
+            finally:
+                await stream.aclose()
+            raise self.upstream_error(stream.status, body_bytes, stream.headers)
+        return stream
+
+
+async def closing(stream: UpstreamStream, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield from ``chunks`` and always close the upstream stream (client gone, error, or done)."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await stream.aclose()

@@ -1,0 +1,139 @@
+"""Which providers are registered, and why each other one is not.
+
+Resolution happens once, at start-up, with no I/O: for each catalogue entry, the config section
+(if any) and the environment decide. Key resolution follows the authentication page: config
+``api_key`` -> the provider's conventional env var(s) -> provider skipped.
+
+- A key-based provider is registered when it has a key, from its ``[providers.NAME]`` section or
+  from its env var (so exporting ``OPENAI_API_KEY`` is enough). ``enabled = false`` always skips it.
+- A provider that needs no key (local servers, the mock) is registered only when the config has a
+  ``[providers.NAME]`` section for it.
+- A section whose name is not in the catalogue but that sets ``base_url`` is a custom
+  OpenAI-compatible provider; without ``base_url`` it is a configuration error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..config import ConfigError, LoadedConfig, ProviderConfig, expand
+from ..transport import Timeout, Transport
+from .base import Provider, Settings
+from .catalogue import ProviderSpec, load_catalogue
+
+
+@dataclass
+class Plan:
+    """The outcome of resolution: settings for each registered provider, a reason for the rest."""
+
+    registered: dict[str, Settings] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _first_env(names: list[str], environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value, name
+    return None, None
+
+
+def _headers(spec: ProviderSpec, section: ProviderConfig | None, environ: Mapping[str, str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, template in spec.headers.items():
+        unset: list[str] = []
+        value = expand(template, environ, unset)
+        if not unset and value:  # optional headers (OpenRouter's X-Title) only when their var is set
+            headers[key.lower()] = value
+    if section:
+        headers.update({k.lower(): v for k, v in section.headers.items()})
+    return headers
+
+
+def _custom_spec(name: str) -> ProviderSpec:
+    return ProviderSpec(
+        name=name,
+        display_name=f"{name} (custom OpenAI-compatible)",
+        key_required=False,
+        capabilities=["chat", "stream", "embeddings"],
+        models_endpoint="/models",
+        docs="llmg.toml.example",
+    )
+
+
+def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan:
+    env = os.environ if environ is None else environ
+    config = loaded.config
+    catalogue = dict(load_catalogue())
+    result = Plan()
+    for name, section in config.providers.items():
+        if name not in catalogue:
+            if section.base_url is None:
+                raise ConfigError(
+                    f"{loaded.source}: providers.{name}: unknown provider; set base_url to use it as a "
+                    "custom OpenAI-compatible endpoint (see `llmg check-config` for the known names)"
+                )
+            catalogue[name] = _custom_spec(name)
+
+    server = config.server
+    for name, spec in catalogue.items():
+        section = config.providers.get(name)
+        if section is not None and not section.enabled:
+            result.skipped[name] = "disabled in config (enabled = false)"
+            continue
+        key_source = None
+        if section is not None and section.api_key is not None:
+            key: str | None = section.api_key
+            key_source = f"providers.{name}.api_key"
+        else:
+            key, key_source = _first_env(spec.env, env)
+        if spec.key_required:
+            if key is None:
+                wanted = " or ".join(f"${v}" for v in spec.env) or "api_key"
+                result.skipped[name] = f"no API key (set providers.{name}.api_key or {wanted})"
+                continue
+            if key == "":
+                result.skipped[name] = f"API key from {key_source} is empty"
+                continue
+            if "${" in key and f"providers.{name}.api_key" in loaded.unset_vars:
+                result.warnings.append(
+                    f"{name}: api_key refers to an unset environment variable and is used as written; "
+                    "the provider will reject it"
+                )
+        elif section is None:
+            result.skipped[name] = f"needs no key; add a [providers.{name}] section to enable it"
+            continue
+        base_url = section.base_url if section and section.base_url else None
+        if base_url is None:
+            base_url = _first_env(spec.base_url_env, env)[0] or spec.base_url
+        if base_url is None and spec.adapter not in ("mock",) and spec.auth != "custom":
+            result.skipped[name] = f"no base_url (set providers.{name}.base_url)"
+            continue
+        timeout = Timeout(
+            total=(section.timeout if section and section.timeout else server.upstream_timeout),
+            connect=server.connect_timeout,
+        )
+        result.registered[name] = Settings(
+            name=name,
+            spec=spec,
+            api_key=key or None,
+            base_url=base_url,
+            timeout=timeout,
+            headers=_headers(spec, section, env),
+            models=section.models if section else None,
+            params=dict(section.params) if section else {},
+        )
+    return result
+
+
+def adapter_class(spec: ProviderSpec) -> type[Provider]:
+    module = importlib.import_module(f"llmg.providers.{spec.adapter}")
+    return module.ADAPTER
+
+
+def instantiate(registered: Mapping[str, Settings], transport: Transport) -> dict[str, Provider]:
+    return {name: adapter_class(s.spec)(s, transport) for name, s in registered.items()}

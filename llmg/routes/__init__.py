@@ -1,0 +1,7 @@
+"""HTTP routes. Each module is thin: decode, route, call the provider, respond."""
+
+from sanic import Blueprint
+
+from . import chat, embeddings, health, models
+
+group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp)

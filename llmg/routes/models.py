@@ -1,0 +1,23 @@
+"""GET /v1/models and GET /v1/models/<id>: the registered providers' models as "provider/model" ids."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from ..errors import NotFound, printable
+from ..schemas.openai import encode
+
+bp = Blueprint("models")
+
+
+@bp.get("/v1/models")
+async def list_models(request: Request) -> HTTPResponse:
+    return HTTPResponse(encode(request.app.ctx.models.snapshot()), content_type="application/json")
+
+
+@bp.get("/v1/models/<model_id:path>")
+async def get_model(request: Request, model_id: str) -> HTTPResponse:
+    model = request.app.ctx.models.find(model_id)
+    if model is None:
+        raise NotFound(f"The model '{printable(model_id)}' does not exist", param="model", code="model_not_found")
+    return HTTPResponse(encode(model), content_type="application/json")

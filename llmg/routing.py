@@ -1,0 +1,48 @@
+"""``model`` string -> (provider, upstream model id).
+
+Aliases apply first (exact match, one level); then the model splits at the first ``/``, so
+``openrouter/openai/gpt-4o`` goes to openrouter as ``openai/gpt-4o``. The provider name is only
+ever a dictionary key here: it is never put into a URL or a header, so odd characters in it cannot
+change where a request goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .errors import InvalidRequest, UnknownProvider
+from .providers.base import Provider
+
+
+# Model ids seen in the wild: "gpt-4o", "openai/gpt-4o:free", "anthropic.claude-3-5-sonnet-20240620-v1:0",
+# "accounts/fireworks/models/llama-v3p1-8b-instruct", "llama3:8b", "meta-llama/Llama-3.1-8B-Instruct@rev".
+# Anything else (spaces, ?, #, %, CR/LF, quotes, non-ASCII, "..") is refused before it can reach a URL.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]*(/[A-Za-z0-9][A-Za-z0-9._:@+\-]*)*")
+
+
+class Router:
+    def __init__(self, providers: Mapping[str, Provider], aliases: Mapping[str, str]) -> None:
+        self.providers = dict(providers)
+        self.aliases = dict(aliases)
+
+    def resolve(self, model: str) -> tuple[Provider, str, str]:
+        """(provider, upstream model, the full "provider/model" after aliasing)."""
+        model = self.aliases.get(model, model)
+        prefix, slash, rest = model.partition("/")
+        if not slash:
+            raise InvalidRequest(
+                "Model must be in format 'provider/model'", param="model", code="invalid_model"
+            )
+        if not prefix or not rest:
+            raise InvalidRequest("Provider and model name cannot be empty", param="model", code="invalid_model")
+        provider = self.providers.get(prefix)
+        if provider is None:
+            raise UnknownProvider(prefix)
+        if _MODEL_ID.fullmatch(rest) is None or ".." in rest:
+            raise InvalidRequest(
+                "Invalid model name: use letters, digits and . _ - : @ + / only",
+                param="model",
+                code="invalid_model",
+            )
+        return provider, rest, model

@@ -1,0 +1,264 @@
+"""The public API's shapes, as msgspec Structs: the single source of the schema.
+
+Request Structs validate what the gateway reads (types, ranges, required fields). They ignore
+unknown fields on decode, but the gateway never forwards a re-encoded Struct: it forwards the
+client's original bytes (or its decoded dict) so that every field the client sent passes through.
+Response Structs are what the gateway itself produces (mock provider, translators, /v1/models).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+NonEmptyStr = Annotated[str, Meta(min_length=1)]
+
+# --- chat requests ------------------------------------------------------------------------------
+
+
+class ImageURL(Struct, kw_only=True):
+    url: str
+    detail: str | None = None
+
+
+class ContentPart(Struct, kw_only=True):
+    """One part of a multimodal message: text, image_url, input_audio, file, refusal, ..."""
+
+    type: NonEmptyStr
+    text: str | None = None
+    image_url: ImageURL | None = None
+
+
+class FunctionCall(Struct, kw_only=True):
+    name: str
+    arguments: str
+
+
+class ToolCall(Struct, kw_only=True):
+    id: str
+    type: str = "function"
+    function: FunctionCall
+
+
+class ChatMessage(Struct, kw_only=True):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
+
+
+class FunctionDefinition(Struct, kw_only=True):
+    name: NonEmptyStr
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(Struct, kw_only=True):
+    type: str = "function"
+    function: FunctionDefinition
+
+
+class ToolChoiceFunction(Struct, kw_only=True):
+    name: str
+
+
+class ToolChoice(Struct, kw_only=True):
+    type: str = "function"
+    function: ToolChoiceFunction
+
+
+class JSONSchemaFormat(Struct, kw_only=True):
+    name: str
+    schema: dict[str, Any] | None = None
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(Struct, kw_only=True):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+
+class StreamOptions(Struct, kw_only=True):
+    include_usage: bool | None = None
+
+
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+
+
+class ChatCompletionRequest(Struct, kw_only=True):
+    """POST /v1/chat/completions. Fields not listed here pass through to the provider untouched."""
+
+    model: NonEmptyStr
+    messages: Annotated[list[ChatMessage], Meta(min_length=1)]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    n: Annotated[int, Meta(ge=1, le=128)] | None = None
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    seed: int | None = None
+    user: str | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None
+    metadata: dict[str, str] | None = None
+    store: bool | None = None
+
+
+# --- chat responses -----------------------------------------------------------------------------
+
+
+class PromptTokensDetails(Struct, kw_only=True, omit_defaults=True):
+    cached_tokens: int | None = None
+
+
+class CompletionTokensDetails(Struct, kw_only=True, omit_defaults=True):
+    reasoning_tokens: int | None = None
+
+
+class Usage(Struct, kw_only=True, omit_defaults=True):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+
+class AssistantMessage(Struct, kw_only=True):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    refusal: str | None = None
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+
+class Choice(Struct, kw_only=True):
+    index: int
+    message: AssistantMessage
+    finish_reason: FinishReason | None
+    logprobs: Any | None = None
+
+
+class ChatCompletion(Struct, kw_only=True):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class ToolCallDelta(Struct, kw_only=True, omit_defaults=True):
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: dict[str, str] | None = None
+
+
+class Delta(Struct, kw_only=True, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    refusal: str | None = None
+
+
+class ChunkChoice(Struct, kw_only=True):
+    index: int
+    delta: Delta
+    finish_reason: FinishReason | None = None
+    logprobs: Any | None = None
+
+
+class ChatCompletionChunk(Struct, kw_only=True):
+    """One ``data:`` event of a streamed chat completion."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+
+# A string, or a non-empty array of strings, of token ids, or of token-id arrays. msgspec allows one
+# array type per union, so the element kinds are checked to be uniform in __post_init__.
+EmbeddingInput = Annotated[str, Meta(min_length=1)] | Annotated[list[str | int | list[int]], Meta(min_length=1, max_length=2048)]
+
+
+class EmbeddingsRequest(Struct, kw_only=True):
+    """POST /v1/embeddings. Fields not listed here pass through to the provider untouched."""
+
+    model: NonEmptyStr
+    input: EmbeddingInput
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, Meta(ge=1, le=65536)] | None = None
+    user: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input, list) and len({type(item) for item in self.input}) > 1:
+            raise ValueError("input must be a string, or an array of strings, of token ids, or of token-id arrays")
+
+
+class Embedding(Struct, kw_only=True):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingsUsage(Struct, kw_only=True):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingsUsage
+
+
+# --- models and health --------------------------------------------------------------------------
+
+
+class Model(Struct, kw_only=True):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+class Health(Struct, kw_only=True):
+    status: Literal["ok"] = "ok"
+    version: str
+    providers: int
+
+
+encode = msgspec.json.Encoder().encode

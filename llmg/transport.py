@@ -1,0 +1,263 @@
+"""The only module that talks HTTP to providers.
+
+A ``Transport`` sends one request and returns the whole answer (``request``) or an open stream
+(``stream``). Two implementations share the interface: aiohttp (the default, measured fastest in
+the gateway) and httpx (selectable with ``server.transport = "httpx"``). One transport, with one
+pooled client, is opened per worker at server start and closed at stop.
+
+Failures are raised as gateway errors here, once: a refused or broken connection is
+``UpstreamUnavailable`` (502) and a timeout is ``UpstreamTimeout`` (504). Messages name the
+provider and the kind of failure, never the URL (which may carry credentials) or a header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import UpstreamTimeout, UpstreamUnavailable
+
+
+@dataclass(slots=True, frozen=True)
+class Timeout:
+    total: float  # whole exchange for a plain request; longest silence between chunks for a stream
+    connect: float
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]  # keys lower-cased
+    body: bytes
+
+
+class UpstreamStream(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; raises UpstreamUnavailable/UpstreamTimeout mid-way."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole (remaining) body: used for error answers."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Transport(Protocol):
+    name: str
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        timeout: Timeout,
+        provider: str,
+    ) -> UpstreamResponse: ...
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        timeout: Timeout,
+        provider: str,
+    ) -> UpstreamStream: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _unavailable(provider: str, exc: BaseException) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"{provider}: upstream connection failed ({type(exc).__name__})", code="upstream_unavailable")
+
+
+def _timed_out(provider: str) -> UpstreamTimeout:
+    return UpstreamTimeout(f"{provider}: upstream timed out", code="upstream_timeout")
+
+
+# --- aiohttp ------------------------------------------------------------------------------------
+
+
+class AiohttpTransport:
+    name = "aiohttp"
+
+    def __init__(self, pool_size: int = 512) -> None:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=pool_size, limit_per_host=pool_size, ttl_dns_cache=300),
+            # Bodies are relayed as bytes: no cookie jar, no automatic decompression surprises.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+        self._timeouts: dict[Timeout, tuple[object, object]] = {}
+
+    def _timeout(self, timeout: Timeout) -> tuple[object, object]:
+        # ClientTimeout objects are cached: building one per request is measurable on the hot path.
+        cached = self._timeouts.get(timeout)
+        if cached is None:
+            ct = self._aiohttp.ClientTimeout
+            cached = (
+                ct(total=timeout.total, sock_connect=timeout.connect),
+                ct(total=None, sock_connect=timeout.connect, sock_read=timeout.total),
+            )
+            self._timeouts[timeout] = cached
+        return cached
+
+    async def request(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamResponse:
+        plain, _ = self._timeout(timeout)
+        try:
+            async with self._session.request(method, url, data=body, headers=headers, timeout=plain) as resp:
+                data = await resp.read()
+                return UpstreamResponse(resp.status, _lower(resp.headers), data)
+        except asyncio.TimeoutError:
+            raise _timed_out(provider) from None
+        except (self._aiohttp.ClientError, OSError) as exc:
+            raise _unavailable(provider, exc) from None
+
+    async def stream(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamStream:
+        _, streaming = self._timeout(timeout)
+        try:
+            resp = await self._session.request(method, url, data=body, headers=headers, timeout=streaming)
+        except asyncio.TimeoutError:
+            raise _timed_out(provider) from None
+        except (self._aiohttp.ClientError, OSError) as exc:
+            raise _unavailable(provider, exc) from None
+        return _AiohttpStream(resp, provider, self._aiohttp.ClientError)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class _AiohttpStream:
+    def __init__(self, resp, provider: str, client_error: type[BaseException]) -> None:
+        self._resp = resp
+        self._provider = provider
+        self._client_error = client_error
+        self.status: int = resp.status
+        self.headers = _lower(resp.headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for data in self._resp.content.iter_any():
+                yield data
+        except asyncio.TimeoutError:
+            raise _timed_out(self._provider) from None
+        except (self._client_error, OSError) as exc:
+            raise _unavailable(self._provider, exc) from None
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except (asyncio.TimeoutError, self._client_error, OSError):
+            return b""
+
+    async def aclose(self) -> None:
+        # close(), not release(): an unfinished stream must not go back to the pool half-read.
+        self._resp.close()
+
+
+# --- httpx --------------------------------------------------------------------------------------
+
+
+class HttpxTransport:
+    name = "httpx"
+
+    def __init__(self, pool_size: int = 512) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            timeout=None,
+            follow_redirects=False,
+        )
+        self._timeouts: dict[Timeout, tuple[object, object]] = {}
+
+    def _timeout(self, timeout: Timeout) -> tuple[object, object]:
+        cached = self._timeouts.get(timeout)
+        if cached is None:
+            t = self._httpx.Timeout
+            # httpx has no "whole request" timeout: read is per chunk, as for streams.
+            cached = (
+                t(timeout.total, connect=timeout.connect),
+                t(timeout.total, connect=timeout.connect),
+            )
+            self._timeouts[timeout] = cached
+        return cached
+
+    async def request(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamResponse:
+        plain, _ = self._timeout(timeout)
+        try:
+            resp = await asyncio.wait_for(
+                self._client.request(method, url, content=body, headers=headers, timeout=plain),
+                timeout.total,
+            )
+        except (asyncio.TimeoutError, self._httpx.TimeoutException):
+            raise _timed_out(provider) from None
+        except (self._httpx.HTTPError, OSError) as exc:
+            raise _unavailable(provider, exc) from None
+        return UpstreamResponse(resp.status_code, _lower(resp.headers), resp.content)
+
+    async def stream(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamStream:
+        _, streaming = self._timeout(timeout)
+        request = self._client.build_request(method, url, content=body, headers=headers, timeout=streaming)
+        try:
+            resp = await self._client.send(request, stream=True)
+        except self._httpx.TimeoutException:
+            raise _timed_out(provider) from None
+        except (self._httpx.HTTPError, OSError) as exc:
+            raise _unavailable(provider, exc) from None
+        return _HttpxStream(resp, provider, self._httpx)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class _HttpxStream:
+    def __init__(self, resp, provider: str, httpx_module) -> None:
+        self._resp = resp
+        self._provider = provider
+        self._httpx = httpx_module
+        self.status: int = resp.status_code
+        self.headers = _lower(resp.headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for data in self._resp.aiter_bytes():
+                yield data
+        except self._httpx.TimeoutException:
+            raise _timed_out(self._provider) from None
+        except (self._httpx.HTTPError, OSError) as exc:
+            raise _unavailable(self._provider, exc) from None
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.aread()
+        except (self._httpx.HTTPError, OSError):
+            return b""
+
+    async def aclose(self) -> None:
+        await self._resp.aclose()
+
+
+TRANSPORTS: dict[str, type] = {"aiohttp": AiohttpTransport, "httpx": HttpxTransport}
+
+
+def open_transport(name: str, pool_size: int) -> Transport:
+    return TRANSPORTS[name](pool_size)
