@@ -153,10 +153,24 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> L
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     unset: dict[str, list[str]] = {}
     expanded = _expand_tree(raw, env, "", unset)
+    # Provider sections are checked one by one: msgspec names a dict key "[...]" in its error
+    # paths, and the user needs to know which provider section is wrong.
+    sections = expanded.pop("providers", {}) if isinstance(expanded, dict) else {}
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{source}: providers: Expected `table`, got `{type(sections).__name__}`")
+    providers: dict[str, ProviderConfig] = {}
+    for name, section in sections.items():
+        try:
+            providers[name] = msgspec.convert(section, ProviderConfig)
+        except msgspec.ValidationError as exc:
+            explained = _explain(exc)
+            where = f"providers.{name}" if explained.startswith(("Object", "Expected")) else f"providers.{name}."
+            raise ConfigError(f"{source}: {where}{'' if where.endswith('.') else ': '}{explained}") from None
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(exc)}") from None
+    config.providers = providers
     loaded = LoadedConfig(config, source, unset_vars=unset)
     _check(loaded)
     return loaded

@@ -25,7 +25,7 @@ def start_gateway() -> Iterator[Callable[..., GatewayProcess]]:
     """start_gateway(config_text, env={...}, workers=1) -> a running gateway, stopped after the test."""
     running: list[GatewayProcess] = []
 
-    def start(config_text: str, env: dict[str, str] | None = None, workers: int = 1) -> GatewayProcess:
+    def start(config_text: str | None, env: dict[str, str] | None = None, workers: int = 1) -> GatewayProcess:
         gateway = GatewayProcess(config_text, env=env or {}, workers=workers).start()
         running.append(gateway)
         return gateway

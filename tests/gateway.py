@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class GatewayProcess:
-    config_text: str
+    config_text: str | None  # None: no --config, no llmg.toml (the built-in default)
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
     port: int = field(default_factory=free_port)
@@ -39,15 +39,18 @@ class GatewayProcess:
 
     def start(self) -> "GatewayProcess":
         self._dir = tempfile.TemporaryDirectory()
-        config = Path(self._dir.name) / "llmg.toml"
-        config.write_text(self.config_text)
+        config = Path(self._dir.name) / "gateway.toml"
+        config_args = []
+        if self.config_text is not None:
+            config.write_text(self.config_text)
+            config_args = ["--config", str(config)]
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LLMG_CONFIG"}
         env.update(self.env)
         env["PYTHONPATH"] = str(ROOT)
         self.log = Path(self._dir.name) / "gateway.log"
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmg", "serve", "--config", str(config), "--port", str(self.port),
+            [sys.executable, "-m", "llmg", "serve", *config_args, "--port", str(self.port),
              "--workers", str(self.workers)],
             cwd=self._dir.name,
             env=env,
