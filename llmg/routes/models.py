@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from sanic import Blueprint, HTTPResponse, Request
 
 from ..errors import NotFound, printable
@@ -17,6 +19,7 @@ async def list_models(request: Request) -> HTTPResponse:
 
 @bp.get("/v1/models/<model_id:path>")
 async def get_model(request: Request, model_id: str) -> HTTPResponse:
+    model_id = unquote(model_id)  # SDKs send "provider%2Fmodel"
     model = request.app.ctx.models.find(model_id)
     if model is None:
         raise NotFound(f"The model '{printable(model_id)}' does not exist", param="model", code="model_not_found")

@@ -79,7 +79,7 @@ def make_app(api_key: str = "sk-fake-openai") -> web.Application:
             status = int(model.split("-", 1)[1])
             headers = {"Retry-After": "7"} if status == 429 else None
             return openai_error(status, f"fake upstream error {status}", headers=headers)
-        if model.startswith("slow-"):
+        if model.startswith("slow-") and model != "slow-stream":
             await asyncio.sleep(float(model.split("-", 1)[1]))
         return None
 

@@ -1,0 +1,82 @@
+"""`llmg check-config`, config errors at start-up, the README's first command, multi-worker serve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+
+from tests.gateway import ROOT
+
+README_CURL_BODY = {"model": "mock/mock-1", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LLMG_CONFIG"}
+    base.update(env or {})
+    base["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "llmg", *args], capture_output=True, text=True,
+                          env=base, cwd=cwd, timeout=60)
+
+
+def test_check_config_lists_registered_and_skipped(tmp_path) -> None:
+    config = tmp_path / "llmg.toml"
+    config.write_text('[providers.mock]\n[providers.openai]\napi_key = "sk-hidden-value"\n')
+    result = run_cli("check-config", "--config", str(config), env={"GROQ_API_KEY": "gsk-hidden"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "registered providers" in out
+    assert "openai" in out and "groq" in out and "mock" in out
+    assert "no API key (set providers.openrouter.api_key or $OPENROUTER_API_KEY)" in out
+    assert "sk-hidden-value" not in out and "gsk-hidden" not in out
+
+
+def test_check_config_uses_llmg_config_env_and_warns_on_unset(tmp_path) -> None:
+    config = tmp_path / "custom.toml"
+    config.write_text('[server.auth]\nkeys = ["${GW_KEY_NOT_SET}"]\n')
+    result = run_cli("check-config", env={"LLMG_CONFIG": str(config)})
+    assert result.returncode == 0
+    assert str(config) in result.stdout
+    assert "GW_KEY_NOT_SET is not set" in result.stdout
+
+
+def test_invalid_config_stops_serve_with_path(tmp_path) -> None:
+    config = tmp_path / "llmg.toml"
+    config.write_text("[server]\nport = \"eighty\"\n")
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "server.port: Expected `int`, got `str`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_readme_default_answers_without_any_key(start_gateway) -> None:
+    gateway = start_gateway(None)  # no --config, no llmg.toml: the embedded default
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=README_CURL_BODY,
+                          headers={"Authorization": "Bearer any-token"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_auth_page_curl_examples(start_gateway) -> None:
+    gateway = start_gateway(None)
+    body = {"model": "openai/gpt-4", "messages": [{"role": "user", "content": "Hi"}]}
+    url = f"{gateway.url}/v1/chat/completions"
+    # No OPENAI_API_KEY: past auth, the provider is unknown (the quick-reference row).
+    accepted = httpx.post(url, json=body, headers={"Authorization": "Bearer any-value-here"})
+    assert accepted.status_code == 404
+    assert accepted.json()["error"]["message"] == "Unknown provider: openai"
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}):
+        rejected = httpx.post(url, json=body, headers=headers)
+        assert rejected.status_code == 401
+        assert rejected.json()["error"]["type"] == "authentication_error"
+
+
+def test_two_workers_serve(start_gateway) -> None:
+    gateway = start_gateway("[providers.mock]\n", workers=2)
+    for _ in range(10):
+        response = httpx.post(f"{gateway.url}/v1/chat/completions", json=README_CURL_BODY, headers=gateway.auth)
+        assert response.status_code == 200
