@@ -50,7 +50,8 @@ def _headers(spec: ProviderSpec, section: ProviderConfig | None, environ: Mappin
         if not unset and value:  # optional headers (OpenRouter's X-Title) only when their var is set
             headers[key.lower()] = value
     if section:
-        headers.update({k.lower(): v for k, v in section.headers.items()})
+        # An empty value (e.g. "${ORG_ID:-}" with ORG_ID unset) means "do not send this header".
+        headers.update({k.lower(): v for k, v in section.headers.items() if v})
     return headers
 
 

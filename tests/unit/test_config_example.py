@@ -1,0 +1,39 @@
+"""llmg.toml.example is valid and documents every option the config schema has."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from llmg.config import AuthConfig, Config, LoggingConfig, ProviderConfig, ServerConfig, parse
+from llmg.providers.registry import plan
+from tests.gateway import ROOT
+
+EXAMPLE = (ROOT / "llmg.toml.example").read_text()
+
+
+def test_example_is_a_valid_config() -> None:
+    loaded = parse(EXAMPLE, "llmg.toml.example", {"OPENAI_API_KEY": "sk-x", "LLMG_API_KEY": "k"})
+    registered = plan(loaded, {"OPENAI_API_KEY": "sk-x"}).registered
+    assert {"openai", "mock", "ollama", "mylab"} <= set(registered)
+
+
+def test_example_documents_every_option() -> None:
+    for struct, section in ((ServerConfig, "[server]"), (AuthConfig, "[server.auth]"),
+                            (LoggingConfig, "[logging]"), (ProviderConfig, "[providers.openai]")):
+        body = EXAMPLE.split(section, 1)[1]
+        for field in msgspec.structs.fields(struct):
+            if field.name == "auth":
+                continue
+            assert re.search(rf"^{field.name} = ", body, re.M), f"{section} {field.name} is not documented"
+    for field in msgspec.structs.fields(Config):
+        assert f"[{field.name}" in EXAMPLE, f"[{field.name}] is not documented"
+
+
+def test_example_defaults_match_the_code() -> None:
+    server = parse(EXAMPLE, "x", {}).config.server
+    default = ServerConfig()
+    for field in msgspec.structs.fields(ServerConfig):
+        if field.name != "auth":
+            assert getattr(server, field.name) == getattr(default, field.name), field.name
