@@ -36,6 +36,8 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
         return _error_response(exception)
     if isinstance(exception, SanicException):
         status = getattr(exception, "status_code", 500) or 500
+        if status == 413 and "header" in str(exception):  # Sanic reports oversized headers as 413
+            status = 431
         mapped = errors.from_status(status, str(exception) if status == 400 else None)
         response = _error_response(mapped)
         if status == 405 and getattr(exception, "headers", None):
@@ -62,8 +64,6 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         NOISY_EXCEPTIONS=False,
         FALLBACK_ERROR_FORMAT="json",
         MOTD=False,
-        # Requests are not duplicated across workers by a shared state; keep Sanic's touchups off.
-        TOUCHUP=False,
     )
     app.ctx.loaded = loaded
     app.ctx.plan = resolved
