@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
+from ..errors import ProviderError
 from ..streaming import relay_sse
 from ..transport import Timeout
 from .base import Call, Provider, Reply, Settings, closing
@@ -26,19 +27,29 @@ class OpenAICompatProvider(Provider):
         endpoint = settings.spec.models_endpoint
         self.models_url = f"{self.base_url}{endpoint}" if endpoint else None
 
+    def _json(self, body: bytes) -> bytes:
+        # Relayed unparsed, so check the one thing that is cheap to check: a 200 carrying an HTML
+        # page (a proxy, a captive portal) must not reach the client as a "completion".
+        if body[:1] != b"{" and body.lstrip()[:1] != b"{":
+            raise ProviderError(f"{self.name}: upstream returned a non-JSON answer", code="upstream_bad_response")
+        return body
+
     async def chat(self, call: Call) -> Reply:
         resp = await self.post(self.chat_url, call.upstream_body())
-        return Reply(resp.body)
+        return Reply(self._json(resp.body))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         stream = await self.open_stream(self.chat_url, call.upstream_body(), self.stream_headers)
+        if stream.headers.get("content-type", "").startswith("application/json"):
+            await stream.aclose()  # the upstream ignored `stream: true`; its body is not SSE
+            raise ProviderError(f"{self.name}: upstream answered without streaming", code="upstream_bad_response")
         return closing(stream, relay_sse(stream.chunks()))
 
     async def embeddings(self, call: Call) -> Reply:
         if "embeddings" not in self.spec.capabilities:
             raise self.unsupported("embeddings")
         resp = await self.post(self.embeddings_url, call.upstream_body())
-        return Reply(resp.body)
+        return Reply(self._json(resp.body))
 
     async def list_models(self) -> list[str]:
         """The provider's own /models list; the configured or catalogued list if that fails."""

@@ -8,6 +8,8 @@ body otherwise. The requested model picks a behaviour, so one fake covers every 
   stream-fail                                                             two chunks, then the connection drops
   no-done                                                                 a stream without [DONE]
   slow-stream                                                             chunks 0.3 s apart (10 of them)
+  html-200                                                                a 200 with an HTML page (a broken proxy)
+  json-stream                                                             answers a stream request with plain JSON
   anything else                                                           "echo: <last user text>"
 """
 
@@ -95,7 +97,9 @@ def make_app(api_key: str = "sk-fake-openai") -> web.Application:
         if early is not None:
             return early
         text = "echo: " + _last_user_text(body.get("messages", []))
-        if not body.get("stream"):
+        if model == "html-200":
+            return web.Response(text="<html><body>Welcome to the proxy</body></html>", content_type="text/html")
+        if not body.get("stream") or model == "json-stream":
             return web.json_response(completion(model, text))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)

@@ -114,3 +114,15 @@ def test_unknown_route_and_wrong_method(gateway) -> None:
     assert wrong.status_code == 405
     assert envelope(wrong)
     assert "POST" in wrong.headers["allow"]
+
+
+def test_non_json_success_is_502(gateway) -> None:
+    response = chat(gateway, "openai/html-200")
+    assert response.status_code == 502
+    assert "non-JSON" in envelope(response)["message"]
+
+
+def test_stream_request_answered_without_streaming_is_502(gateway) -> None:
+    response = chat(gateway, "openai/json-stream", stream=True)
+    assert response.status_code == 502
+    assert envelope(response)["type"] == "provider_error"
