@@ -30,6 +30,9 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Module under llmg.providers that serves this wire format (it exposes ADAPTER).
     adapter: str = "openai_compat"
     base_url: str | None = None
+    # For per-account endpoints (Azure, Bedrock...): the documented URL shape, e.g.
+    # "https://{resource}.openai.azure.com". Shown in the README; base_url stays unset.
+    base_url_template: str | None = None
     # Environment variables holding the key, first set wins (the original's name and the docs' name).
     env: list[str] = []
     # Environment variables that override base_url (local servers, self-hosted endpoints).
@@ -52,6 +55,9 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     notes: str | None = None
 
 
+LOCAL_HOSTS = ("http://localhost", "http://127.0.0.1")
+
+
 @cache
 def load_catalogue(path: Path = CATALOGUE_PATH) -> dict[str, ProviderSpec]:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -59,3 +65,86 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> dict[str, ProviderSpec]:
     for name, spec in specs.items():
         spec.name = name
     return specs
+
+
+# --- the README provider table ---------------------------------------------------------------
+
+README_START = "<!-- providers:start -->"
+README_END = "<!-- providers:end -->"
+
+_AUTH_TEXT = {"bearer": "`Authorization: Bearer`", "none": "none", "custom": "adapter-specific"}
+
+
+def _auth_text(spec: ProviderSpec) -> str:
+    if spec.adapter == "unsupported":
+        return "n/a (no request is made)"
+    text = _AUTH_TEXT.get(spec.auth, f"`{spec.auth}` header")
+    if not spec.key_required and spec.auth == "bearer":
+        text += " if a key is set"
+    return text
+
+
+def _serves(spec: ProviderSpec) -> str:
+    if spec.adapter == "unsupported":
+        return "501 `not_supported`"
+    caps = spec.capabilities
+    parts = []
+    if "chat" in caps:
+        parts.append("chat + stream" if "stream" in caps else "chat")
+    if "embeddings" in caps:
+        parts.append("embeddings")
+    return ", ".join(parts) or "-"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(specs: dict[str, ProviderSpec] | None = None) -> str:
+    """The provider table for the README, generated from the catalogue (one row per prefix)."""
+    specs = load_catalogue() if specs is None else specs
+    lines = [
+        f"{len(specs)} provider prefixes (`model: \"<prefix>/<model>\"`). Generated from "
+        "`llmg/providers/catalogue.toml` by `llmg providers --write-readme README.md`; do not edit by hand.",
+        "",
+        "| Prefix | Provider | Adapter | Serves | Default base URL | Auth | Key env vars | API reference |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in sorted(specs):
+        spec = specs[name]
+        base = spec.base_url or spec.base_url_template or "(built in)"
+        env = ", ".join(f"`{v}`" for v in spec.env) or "-"
+        if not spec.key_required and spec.adapter != "unsupported":
+            env = f"{env} (optional)" if spec.env else "none needed"
+        docs = f"[docs]({spec.docs})"
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    f"`{name}`", spec.display_name, f"`{spec.adapter}`", _serves(spec), f"`{base}`",
+                    _auth_text(spec), env, docs,
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def replace_readme_section(readme: str, table: str) -> str:
+    """``readme`` with the text between the provider markers replaced by ``table``."""
+    start = readme.find(README_START)
+    end = readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"README has no {README_START} ... {README_END} markers")
+    head = readme[: start + len(README_START)]
+    return f"{head}\n{table}{readme[end:]}"
+
+
+def readme_section(readme: str) -> str:
+    """The text currently between the provider markers."""
+    start = readme.find(README_START)
+    end = readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"README has no {README_START} ... {README_END} markers")
+    return readme[start + len(README_START) : end].removeprefix("\n")
