@@ -119,6 +119,13 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the config and show which providers register")
     check.add_argument("--config", help="path to llmg.toml (default: $LLMG_CONFIG, ./llmg.toml, built-in)")
     check.set_defaults(func=cmd_check_config)
+
+    from .contract import DEFAULT_PATH, command as cmd_contract
+
+    contract = sub.add_parser("contract", help="write the OpenAPI contract generated from the msgspec Structs")
+    contract.add_argument("--output", default=DEFAULT_PATH, help=f"where to write it (default {DEFAULT_PATH}; '-' prints it)")
+    contract.add_argument("--check", action="store_true", help="only check that the file matches the code (exit 1 if not)")
+    contract.set_defaults(func=cmd_contract)
     return top
 
 

@@ -215,5 +215,5 @@ def from_status(status: int, detail: str | None = None) -> GatewayError:
     if status >= 500:
         return GatewayError("Internal server error", status=500, type="internal_error")
     message = _SANIC_MESSAGES.get(status) or (detail and printable(detail)) or "Bad request"
-    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(status)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 431: "header_too_large"}.get(status)
     return GatewayError(message, status=status, type=_SANIC_TYPES.get(status, "invalid_request_error"), code=code)

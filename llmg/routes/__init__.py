@@ -2,6 +2,6 @@
 
 from sanic import Blueprint
 
-from . import chat, embeddings, health, models
+from . import chat, embeddings, health, models, openapi
 
-group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp)
+group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp)

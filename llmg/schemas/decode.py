@@ -21,6 +21,11 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        if "got `float`" in str(exc):
+            try:
+                return _with_integral_floats(raw, decoder)
+            except msgspec.ValidationError as again:
+                exc = again
         match = _AT.match(str(exc))
         assert match is not None
         reason, where = match.group(1), (match.group(2) or "").lstrip(".")
@@ -34,3 +39,24 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         ) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
+    except UnicodeDecodeError:  # msgspec raises it (not DecodeError) for invalid UTF-8 inside a string
+        raise InvalidRequest("Request body is not valid UTF-8", code="invalid_json") from None
+
+
+def _integral(value: object) -> object:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    return value
+
+
+def _with_integral_floats(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Retry a body whose integer field held ``4096.0``: JSON (and JSON Schema) call that an integer.
+
+    Only reached after a failed typed decode, so valid requests never pay for it; the body forwarded
+    upstream stays the client's bytes. Type checks stay strict otherwise (no strings for numbers).
+    """
+    return msgspec.convert(_integral(msgspec.json.decode(raw)), decoder.type)
