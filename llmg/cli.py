@@ -126,6 +126,14 @@ def parser() -> argparse.ArgumentParser:
     contract.add_argument("--output", default=DEFAULT_PATH, help=f"where to write it (default {DEFAULT_PATH}; '-' prints it)")
     contract.add_argument("--check", action="store_true", help="only check that the file matches the code (exit 1 if not)")
     contract.set_defaults(func=cmd_contract)
+
+    from .providers.catalogue import command as cmd_providers
+
+    providers = sub.add_parser("providers", help="list the provider catalogue, or write/check the README table")
+    providers.add_argument("--markdown", action="store_true", help="print the catalogue as the README's Markdown table")
+    providers.add_argument("--write-readme", metavar="PATH", help="replace the table between the README's provider markers")
+    providers.add_argument("--check-readme", metavar="PATH", help="exit 1 if the README's table differs from the catalogue")
+    providers.set_defaults(func=cmd_providers)
     return top
 
 

@@ -1,0 +1,110 @@
+"""Azure OpenAI and Azure AI Foundry Models: OpenAI's wire format at Azure's URLs.
+
+Azure OpenAI (``azure/<model>``)::
+
+    POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version={v}
+    POST {endpoint}/openai/deployments/{deployment}/embeddings?api-version={v}
+    api-key: <key>
+
+The deployment is the requested model name, or ``params.deployments[model]`` when the config maps
+model names to deployment names (several deployments behind one provider). ``params.api_version``
+overrides the default API version.
+
+Azure AI Foundry Models inference API (``azure_ai/<deployment>``)::
+
+    POST {endpoint}/chat/completions?api-version=2024-05-01-preview   (endpoint = https://<res>.services.ai.azure.com/models)
+    api-key: <key>
+
+routes by the body's ``model`` (the deployment name), so it is the OpenAI-compatible relay with
+an ``api-version`` query. Bodies and answers pass through as bytes in both cases.
+
+References: https://learn.microsoft.com/en-us/azure/ai-foundry/openai/reference and
+https://learn.microsoft.com/en-us/azure/ai-foundry/foundry-models/how-to/inference
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ..config import ConfigError
+from ..errors import ProviderError
+from ..streaming import relay_sse
+from .base import Call, Reply, Settings, closing
+from .openai_compat import OpenAICompatProvider
+
+AZURE_OPENAI_API_VERSION = "2024-10-21"  # the latest GA data-plane version
+AZURE_AI_API_VERSION = "2024-05-01-preview"  # the Azure AI model inference API version
+
+
+def _api_version(name: str, params: Mapping[str, Any], default: str) -> str:
+    version = params.get("api_version", default)
+    if not isinstance(version, str) or not version or not version.replace("-", "").isalnum():
+        raise ConfigError(f"providers.{name}.params.api_version: expected a version such as {default!r}")
+    return version
+
+
+def deployment_map(name: str, params: Mapping[str, Any]) -> dict[str, str]:
+    deployments = params.get("deployments", {})
+    if not isinstance(deployments, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in deployments.items()
+    ):
+        raise ConfigError(f"providers.{name}.params.deployments: expected a table of model = \"deployment\" strings")
+    return dict(deployments)
+
+
+def azure_openai_url(endpoint: str, deployment: str, operation: str, api_version: str) -> str:
+    """``{endpoint}/openai/deployments/{deployment}/{operation}?api-version=...`` (a pure function)."""
+    return f"{endpoint}/openai/deployments/{quote(deployment, safe='')}/{operation}?api-version={api_version}"
+
+
+def _endpoint(base_url: str) -> str:
+    # Accept the endpoint as the portal shows it and also with the /openai suffix some SDKs use.
+    base = base_url.rstrip("/")
+    return base[: -len("/openai")] if base.endswith("/openai") else base
+
+
+class AzureOpenAIProvider(OpenAICompatProvider):
+    def __init__(self, settings: Settings, transport) -> None:
+        super().__init__(settings, transport)
+        self.endpoint = _endpoint(self.base_url)
+        self.api_version = _api_version(self.name, settings.params, AZURE_OPENAI_API_VERSION)
+        self.deployments = deployment_map(self.name, settings.params)
+        self.models_url = None  # Azure lists base models, not deployments: the configured list is the truth
+
+    def url(self, model: str, operation: str) -> str:
+        return azure_openai_url(self.endpoint, self.deployments.get(model, model), operation, self.api_version)
+
+    async def chat(self, call: Call) -> Reply:
+        resp = await self.post(self.url(call.model, "chat/completions"), call.upstream_body())
+        return Reply(self._json(resp.body))
+
+    async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
+        url = self.url(call.model, "chat/completions")
+        stream = await self.open_stream(url, call.upstream_body(), self.stream_headers)
+        if stream.headers.get("content-type", "").startswith("application/json"):
+            await stream.aclose()
+            raise ProviderError(f"{self.name}: upstream answered without streaming", code="upstream_bad_response")
+        return closing(stream, relay_sse(stream.chunks()))
+
+    async def embeddings(self, call: Call) -> Reply:
+        resp = await self.post(self.url(call.model, "embeddings"), call.upstream_body())
+        return Reply(self._json(resp.body))
+
+    async def list_models(self) -> list[str]:
+        if self.settings.models is not None:
+            return list(self.settings.models)
+        return list(self.deployments) or list(self.spec.models)
+
+
+class AzureAIInferenceProvider(OpenAICompatProvider):
+    def __init__(self, settings: Settings, transport) -> None:
+        super().__init__(settings, transport)
+        query = f"?api-version={_api_version(self.name, settings.params, AZURE_AI_API_VERSION)}"
+        self.chat_url += query
+        self.embeddings_url += query
+        self.models_url = None  # the inference API has no model list; GET /info describes one deployment
+
+
+ADAPTER = AzureOpenAIProvider
