@@ -1,0 +1,166 @@
+"""Amazon Bedrock adapter: Converse / ConverseStream, signed with AWS Signature Version 4.
+
+    POST {base}/model/{modelId}/converse          JSON answer
+    POST {base}/model/{modelId}/converse-stream   application/vnd.amazon.eventstream answer
+
+``base`` is ``https://bedrock-runtime.{region}.amazonaws.com`` unless ``base_url`` is configured
+(a VPC endpoint, a proxy, a test fake). Credentials are read once, at start-up: the access key
+through the registry (``providers.bedrock.api_key`` or ``AWS_ACCESS_KEY_ID``), then
+``params.secret_access_key`` / ``AWS_SECRET_ACCESS_KEY``, ``params.session_token`` /
+``AWS_SESSION_TOKEN`` and ``params.region`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (us-east-1).
+
+The translation lives in ``bedrock_map`` (pure functions), the signature in ``llmg.sigv4`` and the
+binary stream framing in ``llmg.eventstream``; this module only moves bytes. Errors: Bedrock's
+``{"message"}`` body and ``x-amzn-ErrorType`` header map through ``errors.from_upstream`` (403
+AccessDenied/UnrecognizedClient/InvalidSignature -> 401, 429 Throttling -> 429, 5xx -> 502), with
+ModelErrorException (424, the model itself failed) reported as a 502 provider error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote, urlsplit
+
+import msgspec
+
+from ..config import ConfigError
+from ..errors import GatewayError, ProviderError, redact
+from ..eventstream import EventStreamDecoder, EventStreamError
+from ..schemas.openai import ChatCompletionRequest, encode
+from ..sigv4 import Signer
+from ..transport import UpstreamStream
+from .base import Call, Provider, Reply, Settings, closing
+from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+_REGION = re.compile(r"[a-z0-9-]+")
+DEFAULT_REGION = "us-east-1"
+SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
+STREAM_ACCEPT = "application/vnd.amazon.eventstream"
+
+log = logging.getLogger("llmg.providers.bedrock")
+
+
+def _setting(params: Mapping[str, object], keys: tuple[str, ...], env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return value
+    for name in names:
+        if env.get(name):
+            return env[name]
+    return None
+
+
+class BedrockProvider(Provider):
+    def __init__(self, settings: Settings, transport, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, transport)
+        env = os.environ if environ is None else environ
+        params = settings.params
+        region = _setting(params, ("region",), env, ("AWS_REGION", "AWS_DEFAULT_REGION")) or DEFAULT_REGION
+        if not _REGION.fullmatch(region):
+            raise ConfigError(f"providers.{self.name}: {region!r} is not an AWS region name")
+        self.region = region
+        secret = _setting(params, ("secret_access_key", "aws_secret_access_key"), env, ("AWS_SECRET_ACCESS_KEY",))
+        token = _setting(params, ("session_token", "aws_session_token"), env, ("AWS_SESSION_TOKEN",))
+        access = settings.api_key or ""
+        self.secrets = tuple(s for s in (access, secret, token) if s)
+
+        template = self.base_url or self.spec.base_url_template or "https://bedrock-runtime.{region}.amazonaws.com"
+        base = template.replace("{region}", region)
+        parts = urlsplit(base)
+        # The Host header as HTTP clients send it: no user info, no default port.
+        netloc = parts.netloc.rpartition("@")[2]
+        default_port = {"https": ":443", "http": ":80"}.get(parts.scheme, "")
+        self.host = netloc[: -len(default_port)] if default_port and netloc.endswith(default_port) else netloc
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.prefix = parts.path.rstrip("/")
+
+        # Signed on every request: content-type and accept, plus any headers the config adds.
+        self.stream_headers = {**self.headers, "accept": STREAM_ACCEPT}
+        self.missing: str | None = None
+        if not secret:
+            # Not a start-up failure: the access key may come from an unrelated tool's environment.
+            self.missing = (f"{self.name}: no AWS secret access key (set AWS_SECRET_ACCESS_KEY or "
+                            f"providers.{self.name}.params.secret_access_key)")
+            log.warning("%s", self.missing)
+        self.signer = Signer(access, secret or "", region, SERVICE, token)
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _path(self, model: str, operation: str) -> str:
+        # The model id is a single path segment: '/' (in ARNs) is escaped. ':', '@' and '+' are
+        # valid in a path segment and stay raw, because that is what aiohttp (yarl) puts on the
+        # wire even when given %3A; signing exactly what is sent keeps both transports correct.
+        return f"{self.prefix}/model/{quote(model, safe=':@+')}/{operation}"
+
+    def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, dict[str, str]]:
+        if self.missing:
+            raise ProviderError(self.missing, code="provider_misconfigured")
+        body = _encode(to_converse(call.data()))
+        path = self._path(call.model, operation)
+        return self.origin + path, body, self.signer.sign("POST", self.host, path, body, headers=headers)
+
+    def _ident(self, headers: Mapping[str, str], call: Call) -> str:
+        return f"chatcmpl-{headers.get('x-amzn-requestid') or call.request_id}"
+
+    async def chat(self, call: Call) -> Reply:
+        url, body, headers = self._signed(call, "converse", self.headers)
+        resp = await self.post(url, body, headers)
+        try:
+            data = _decode(resp.body)
+        except msgspec.DecodeError:
+            raise ProviderError(f"{self.name}: the upstream answer is not valid JSON", code="upstream_error") from None
+        if not isinstance(data, dict):
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_error")
+        return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
+
+    async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
+        url, body, headers = self._signed(call, "converse-stream", self.stream_headers)
+        stream = await self.open_stream(url, body, headers)
+        request = call.request
+        assert isinstance(request, ChatCompletionRequest)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        translator = StreamTranslator(call.model, self._ident(stream.headers, call), include_usage, int(time.time()))
+        return closing(stream, self._translate(stream, translator))
+
+    async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+        decoder = EventStreamDecoder()
+        try:
+            async for chunk in stream.chunks():
+                for message in decoder.feed(chunk):
+                    headers = message.headers
+                    kind = headers.get(":message-type", "event")
+                    if kind == "event":
+                        payload = _decode(message.payload) if message.payload else {}
+                        for out in translator.feed(str(headers.get(":event-type", "")), payload):
+                            yield out
+                    else:  # "exception" (a modelled error) or "error" (a protocol-level one)
+                        raise stream_exception(headers, message.payload, self.name, self.secrets)
+            decoder.close()
+        except EventStreamError as exc:
+            raise ProviderError(f"{self.name}: malformed event stream ({exc})", code="stream_error") from None
+        except msgspec.DecodeError:
+            raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error") from None
+        if not translator.stopped:
+            raise ProviderError(f"{self.name}: the stream ended before messageStop", code="stream_error")
+        for out in translator.finish():
+            yield out
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+        kind, parsed = error_of(body, headers)
+        text = message or describe(kind, parsed)
+        if kind == "ModelErrorException":
+            return ProviderError(redact(f"{self.name}: the model failed (ModelErrorException)" + (f": {parsed}" if parsed else ""),
+                                        self.secrets), code="upstream_error")
+        return super().upstream_error(status, body, headers, message=text)
+
+
+ADAPTER = BedrockProvider
