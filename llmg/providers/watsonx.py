@@ -1,0 +1,344 @@
+"""IBM watsonx.ai text chat: OpenAI chat completions translated to ``/ml/v1/text/chat``.
+
+Checked against IBM's public API reference, https://cloud.ibm.com/apidocs/watsonx-ai#text-chat
+(and #text-chat-stream), and the IAM API key grant, https://cloud.ibm.com/apidocs/iam-identity-token-api
+(``POST https://iam.cloud.ibm.com/identity/token``, form
+``grant_type=urn:ibm:params:oauth:grant-type:apikey&apikey=...`` -> ``{access_token, expires_in, ...}``).
+
+watsonx's chat body is close to OpenAI's: ``model_id`` instead of ``model``, a ``project_id`` or
+``space_id``, ``tool_choice_option`` for the string tool choices, ``max_completion_tokens``, and no
+``stream`` flag (streaming is a separate endpoint answering SSE ``event: message`` events).
+Errors are ``{"errors": [{"code", "message", "more_info"}], "trace", "status_code"}``.
+
+The IAM token is exchanged once and reused until shortly before it expires (``TokenCache``); a
+401 from watsonx (token revoked or expired early) drops it and retries the request once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import msgspec
+
+from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
+from ..streaming import DONE, SSEParser
+from ..transport import UpstreamStream
+from .base import Call, Provider, Reply, Settings, closing
+from .token_cache import Token, TokenCache
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder().encode
+
+IAM_TOKEN_URL = "https://iam.cloud.ibm.com/identity/token"
+IAM_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
+DEFAULT_VERSION = "2024-05-31"
+
+# OpenAI fields watsonx takes under the same name (everything else is mapped or dropped).
+_SAME = (
+    "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "n", "seed", "temperature",
+    "top_p", "logit_bias", "response_format", "reasoning_effort",
+)
+# watsonx finish reasons that OpenAI lacks.
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
+           "max_tokens": "length", "time_limit": "length", "cancelled": "stop", "eos_token": "stop", "stop_sequence": "stop"}
+
+
+# --- request ------------------------------------------------------------------------------------
+
+
+def _message(message: Mapping[str, Any]) -> dict[str, Any]:
+    role = message.get("role")
+    if role == "function":
+        raise InvalidRequest("watsonx: messages with role 'function' are not supported (use tool messages)", param="messages", code="unsupported_role")
+    out = {k: v for k, v in message.items() if v is not None}
+    if role == "developer":
+        out["role"] = "system"
+    if role == "assistant" and out.get("tool_calls"):
+        out["tool_calls"] = [{"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}} for c in out["tool_calls"]]
+    return out
+
+
+def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    fn = tool.get("function") or {}
+    out = {k: fn[k] for k in ("name", "description", "parameters") if fn.get(k) is not None}
+    return {"type": "function", "function": out}
+
+
+def chat_request(data: Mapping[str, Any], model: str, *, project_id: str | None, space_id: str | None) -> dict[str, Any]:
+    """OpenAI chat request (as a dict) -> watsonx text chat body (the same for chat and chat_stream)."""
+    body: dict[str, Any] = {"model_id": model, "messages": [_message(m) for m in data["messages"]]}
+    if project_id:
+        body["project_id"] = project_id
+    elif space_id:
+        body["space_id"] = space_id
+    if data.get("tools"):
+        body["tools"] = [_tool(t) for t in data["tools"]]
+    choice = data.get("tool_choice")
+    if isinstance(choice, str):
+        body["tool_choice_option"] = choice
+    elif isinstance(choice, dict):
+        body["tool_choice"] = {"type": "function", "function": {"name": (choice.get("function") or {}).get("name")}}
+    max_tokens = data.get("max_completion_tokens") or data.get("max_tokens")
+    if max_tokens is not None:
+        body["max_completion_tokens"] = max_tokens
+    stop = data.get("stop")
+    if stop:
+        body["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    for key in _SAME:
+        if data.get(key) is not None:
+            body[key] = data[key]
+    return body
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def usage(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    prompt = int(raw.get("prompt_tokens") or 0)
+    completion = int(raw.get("completion_tokens") or 0)
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                           "total_tokens": int(raw.get("total_tokens") or prompt + completion)}
+    for key in ("prompt_tokens_details", "completion_tokens_details"):
+        if raw.get(key):
+            out[key] = raw[key]
+    return out
+
+
+def _finish(reason: Any) -> str | None:
+    if not reason:
+        return None
+    return _FINISH.get(str(reason), "stop")
+
+
+def _tool_calls(calls: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"id": c.get("id"), "type": "function",
+             "function": {"name": (c.get("function") or {}).get("name"), "arguments": (c.get("function") or {}).get("arguments") or "{}"}}
+            for c in calls]
+
+
+def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """watsonx text chat response -> OpenAI ``chat.completion``."""
+    choices = []
+    for i, choice in enumerate(body.get("choices") or []):
+        message = choice.get("message") or {}
+        out: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+        if message.get("tool_calls"):
+            out["tool_calls"] = _tool_calls(message["tool_calls"])
+        for key in ("refusal", "reasoning_content"):
+            if message.get(key):
+                out[key] = message[key]
+        choices.append({"index": choice.get("index", i), "message": out, "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
+    result: dict[str, Any] = {
+        "id": body.get("id") or "",
+        "object": "chat.completion",
+        "created": int(body.get("created") or time.time()),
+        "model": model,
+        "choices": choices,
+    }
+    mapped = usage(body.get("usage"))
+    if mapped:
+        result["usage"] = mapped
+    return result
+
+
+class StreamTranslator:
+    """watsonx ``chat_stream`` events -> OpenAI chunks: one finish chunk per choice, usage on request."""
+
+    def __init__(self, model: str, include_usage: bool = False) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = ""
+        self.created = int(time.time())
+        self.usage: dict[str, Any] | None = None
+        self._started: set[int] = set()
+        self._finished: set[int] = set()
+        self._tools: dict[int, int] = {}  # choice index -> tool calls seen (for default indexes)
+
+    def _chunk(self, choices: list[dict[str, Any]], usage_: dict[str, Any] | None = None) -> bytes:
+        payload: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": choices}
+        if usage_ is not None:
+            payload["usage"] = usage_
+        return b"data: " + _encode(payload) + b"\n\n"
+
+    def feed(self, event: Mapping[str, Any]) -> Iterator[bytes]:
+        self.id = self.id or event.get("id") or ""
+        self.created = int(event.get("created") or self.created)
+        if event.get("usage"):
+            self.usage = usage(event["usage"])
+        for choice in event.get("choices") or []:
+            index = int(choice.get("index") or 0)
+            if index in self._finished:
+                continue
+            raw = choice.get("delta") or {}
+            delta: dict[str, Any] = {}
+            if index not in self._started:
+                self._started.add(index)
+                delta["role"] = "assistant"
+            for key in ("content", "reasoning_content", "refusal"):
+                if raw.get(key):
+                    delta[key] = raw[key]
+            if raw.get("tool_calls"):
+                calls = []
+                for position, call in enumerate(raw["tool_calls"]):
+                    out: dict[str, Any] = {"index": int(call.get("index", position))}
+                    if call.get("id"):
+                        out["id"] = call["id"]
+                        out["type"] = "function"
+                    fn = call.get("function") or {}
+                    out["function"] = {k: fn[k] for k in ("name", "arguments") if fn.get(k) is not None}
+                    calls.append(out)
+                    self._tools[index] = max(self._tools.get(index, 0), out["index"] + 1)
+                delta["tool_calls"] = calls
+            finish = _finish(choice.get("finish_reason"))
+            if delta or finish:
+                if finish:
+                    self._finished.add(index)
+                yield self._chunk([{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
+
+    def close(self) -> Iterator[bytes]:
+        # Some models end a tool-calling stream without a finish_reason: the client still gets one.
+        for index in sorted(self._started - self._finished):
+            yield self._chunk([{"index": index, "delta": {}, "finish_reason": "tool_calls" if self._tools.get(index) else "stop", "logprobs": None}])
+        if not self._started:
+            raise ProviderError("watsonx: stream ended without a message", code="stream_error")
+        if self.include_usage and self.usage:
+            yield self._chunk([], self.usage)
+
+
+async def translate_stream(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
+    parser = SSEParser()
+
+    def handle(events) -> Iterator[bytes]:
+        for ev in events:
+            if ev.event == "close":
+                continue
+            if ev.event == "error":
+                raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
+            data = ev.data.strip()
+            if not data or data == "[DONE]":
+                continue
+            try:
+                payload = _decode(data)
+            except msgspec.DecodeError:
+                raise ProviderError("watsonx: malformed stream event", code="upstream_error") from None
+            if isinstance(payload, dict):
+                if payload.get("errors"):
+                    raise ProviderError(f"watsonx: {error_message(data.encode()) or 'stream error'}", code="upstream_error")
+                yield from translator.feed(payload)
+
+    async for chunk in chunks:
+        for out in handle(parser.feed(chunk)):
+            yield out
+    for out in handle(parser.close()):
+        yield out
+    for out in translator.close():
+        yield out
+    yield DONE
+
+
+def error_message(body: bytes) -> str | None:
+    """``{"errors": [{"code", "message"}], "trace", "status_code"}`` -> "code: message; ..."."""
+    try:
+        data = _decode(body)
+    except msgspec.DecodeError:
+        return body[:500].decode("utf-8", "replace").strip() or None
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            parts = [f"{e.get('code')}: {e.get('message')}" if e.get("code") else str(e.get("message")) for e in errors if isinstance(e, dict)]
+            return "; ".join(parts) or None
+        for key in ("errorMessage", "message"):  # IAM answers {"errorCode", "errorMessage"}
+            if isinstance(data.get(key), str):
+                return data[key]
+    return None
+
+
+# --- adapter ------------------------------------------------------------------------------------
+
+
+class WatsonxProvider(Provider):
+    def __init__(self, settings: Settings, transport) -> None:
+        super().__init__(settings, transport)
+        params = settings.params
+        self.project_id = str(params.get("project_id") or os.environ.get("WATSONX_PROJECT_ID") or "") or None
+        self.space_id = str(params.get("space_id") or os.environ.get("WATSONX_SPACE_ID") or "") or None
+        version = urllib.parse.quote(str(params.get("version") or DEFAULT_VERSION), safe="-")
+        self.chat_url = f"{self.base_url}/ml/v1/text/chat?version={version}"
+        self.stream_url = f"{self.base_url}/ml/v1/text/chat_stream?version={version}"
+        self.token_url = str(params.get("token_url") or IAM_TOKEN_URL)
+        self._token_form = urllib.parse.urlencode({"grant_type": IAM_GRANT, "apikey": settings.api_key or ""}).encode()
+        self._token_headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+        self.tokens = TokenCache(self._exchange)
+
+    async def _exchange(self) -> Token:
+        resp = await self.transport.request("POST", self.token_url, headers=self._token_headers, body=self._token_form,
+                                            timeout=self.timeout, provider=self.name)
+        if resp.status != 200:
+            # IAM answers 400 for an unknown or malformed API key: to the client that is failed auth.
+            status = 401 if 400 <= resp.status < 500 and resp.status != 429 else resp.status
+            raise from_upstream(status, resp.body, resp.headers, provider=self.name, secrets=self.secrets, message=error_message(resp.body))
+        try:
+            data = _decode(resp.body)
+            token = Token(value=data["access_token"], expires_in=float(data.get("expires_in") or 3600))
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            raise ProviderError("watsonx: IAM token endpoint answered without an access_token", code="upstream_error") from None
+        self.secrets = tuple(s for s in (self.settings.api_key, token.value) if s)
+        return token
+
+    def upstream_error(self, status, body, headers, message=None):
+        return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
+
+    def _body(self, call: Call) -> bytes:
+        if not self.project_id and not self.space_id:
+            raise GatewayError(
+                "watsonx: no project: set providers.watsonx.params.project_id (or space_id) or $WATSONX_PROJECT_ID",
+                status=500, type="configuration_error", code="provider_misconfigured",
+            )
+        return _encode(chat_request(call.data(), call.model, project_id=self.project_id, space_id=self.space_id))
+
+    def _headers(self, token: str, accept: str = "application/json") -> dict[str, str]:
+        return {**self.headers, "authorization": f"Bearer {token}", "accept": accept}
+
+    async def chat(self, call: Call) -> Reply:
+        body = self._body(call)
+        for attempt in (0, 1):
+            token = await self.tokens.get()
+            resp = await self.transport.request("POST", self.chat_url, headers=self._headers(token), body=body,
+                                                timeout=self.timeout, provider=self.name)
+            if resp.status == 401 and attempt == 0:
+                self.tokens.invalidate(token)  # expired or revoked early: one fresh token, one retry
+                continue
+            if resp.status >= 300:
+                raise self.upstream_error(resp.status, resp.body, resp.headers)
+            return Reply(_encode(chat_response(_decode(resp.body), call.model)))
+        raise AssertionError("unreachable")
+
+    async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
+        body = self._body(call)
+        include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
+        stream: UpstreamStream | None = None
+        for attempt in (0, 1):
+            token = await self.tokens.get()
+            stream = await self.transport.stream("POST", self.stream_url, headers=self._headers(token, "text/event-stream"),
+                                                 body=body, timeout=self.timeout, provider=self.name)
+            if stream.status < 300:
+                break
+            try:
+                error_body = await stream.read()
+            finally:
+                await stream.aclose()
+            if stream.status == 401 and attempt == 0:
+                self.tokens.invalidate(token)
+                continue
+            raise self.upstream_error(stream.status, error_body, stream.headers)
+        assert stream is not None
+        return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)))
+
+
+ADAPTER = WatsonxProvider
