@@ -9,12 +9,22 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
 
+from llmg.config import ConfigError
+from llmg.errors import GatewayError
+from llmg.providers.anthropic import AnthropicProvider
+from llmg.providers.anthropic_map import StreamTranslator, from_anthropic, to_anthropic
+from llmg.providers.base import Settings
+from llmg.providers.catalogue import load_catalogue
+from llmg.schemas.openai import encode
+from llmg.streaming import SSEParser
+from llmg.transport import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS
 from tests.fakes.server import FakeServer
@@ -399,3 +409,97 @@ def test_fake_rejects_what_the_real_api_rejects(fake):
         r = httpx.post(url, headers=headers, json=body)
         assert r.status_code == status, (body, r.text)
         assert r.json()["type"] == "error" and text in r.json()["error"]["message"]
+
+
+# --- golden translation tests: Anthropic's documentation examples, both directions ------------
+
+GOLDEN = Path(__file__).parent / "golden" / "anthropic"
+
+
+def _golden(name: str) -> dict:
+    return json.loads((GOLDEN / name).read_text())
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("request_*.json")))
+def test_golden_request(name):
+    case = _golden(name)
+    assert to_anthropic(case["openai"], case["model"]) == case["anthropic"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("response_*.json")))
+def test_golden_response(name):
+    case = _golden(name)
+    assert json.loads(encode(from_anthropic(case["anthropic"], "fallback-model", created=0))) == case["openai"]
+
+
+def _translate(sse: bytes, include_usage: bool, split: int) -> list:
+    parser, translator, out = SSEParser(), StreamTranslator("fallback-model", include_usage, created=0), []
+    for i in range(0, len(sse), split):
+        for ev in parser.feed(sse[i:i + split]):
+            out += translator.feed(ev.event, ev.data)
+    for ev in parser.close():
+        out += translator.feed(ev.event, ev.data)
+    events = b"".join(out).decode().split("\n\n")
+    assert events[-1] == ""
+    return [e[6:] if e == "data: [DONE]" else json.loads(e[6:]) for e in events[:-1]]
+
+
+@pytest.mark.parametrize(("name", "include_usage"), [("stream_text", True), ("stream_tool_use", False), ("stream_thinking", True)])
+@pytest.mark.parametrize("split", [1, 7, 1 << 20])
+def test_golden_stream(name, include_usage, split):
+    sse = (GOLDEN / f"{name}.sse").read_bytes()
+    expected = [json.loads(line) for line in (GOLDEN / f"{name}.expected.jsonl").read_text().splitlines()]
+    assert _translate(sse, include_usage, split) == expected
+
+
+def test_golden_stream_error_event_raises_our_error():
+    with pytest.raises(GatewayError) as info:
+        _translate((GOLDEN / "stream_error.sse").read_bytes(), True, 5)
+    assert info.value.status == 503 and "Overloaded" in info.value.message
+    assert json.loads(info.value.body())["error"]["type"] == "provider_error"
+
+
+@pytest.mark.parametrize(("status", "kind", "message", "ours", "our_type"), [
+    (400, "invalid_request_error", "messages: roles must alternate", 400, "invalid_request_error"),
+    (401, "authentication_error", "invalid x-api-key", 401, "provider_error"),
+    (403, "permission_error", "Your API key does not have permission to use the specified resource.", 401, "provider_error"),
+    (404, "not_found_error", "The requested resource could not be found.", 404, "invalid_request_error"),
+    (413, "request_too_large", "Request exceeds the maximum allowed number of bytes.", 413, "invalid_request_error"),
+    (429, "rate_limit_error", "Your account has hit a rate limit.", 429, "rate_limit_error"),
+    (500, "api_error", "An unexpected error has occurred internal to Anthropic's systems.", 502, "provider_error"),
+    (529, "overloaded_error", "Anthropic's API is temporarily overloaded.", 503, "provider_error"),
+])
+def test_golden_error_bodies(status, kind, message, ours, our_type):
+    """The error examples of https://docs.anthropic.com/en/api/errors, mapped to our envelope."""
+    spec = load_catalogue()["anthropic"]
+    provider = AnthropicProvider(Settings(name="anthropic", spec=spec, api_key=KEY, base_url=spec.base_url,
+                                          timeout=Timeout(total=5, connect=1), headers={}, models=None), transport=None)
+    body = json.dumps({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_1"}).encode()
+    err = provider.upstream_error(status, body, {"retry-after": "3"})
+    assert (err.status, err.type) == (ours, our_type)
+    if ours not in (401,):
+        assert message in err.message
+    if ours in (429, 503):
+        assert err.headers["retry-after"] == "3"
+
+
+def test_default_max_tokens_is_configurable():
+    body = to_anthropic({"messages": [{"role": "user", "content": "x"}]}, "m", default_max_tokens=123)
+    assert body["max_tokens"] == 123
+    spec = load_catalogue()["anthropic"]
+    with pytest.raises(ConfigError):
+        AnthropicProvider(Settings(name="anthropic", spec=spec, api_key=KEY, base_url=spec.base_url, timeout=Timeout(5, 1),
+                                   headers={}, models=None, params={"default_max_tokens": "lots"}), transport=None)
+
+
+def test_json_mode_falls_back_to_an_instruction_with_thinking():
+    body = to_anthropic({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"},
+                         "thinking": {"type": "enabled", "budget_tokens": 2000}}, "m")
+    assert "tools" not in body and "JSON" in body["system"] and body["thinking"]["budget_tokens"] == 2000
+
+
+def test_json_mode_with_client_tools_lets_the_model_choose():
+    body = to_anthropic({"messages": [{"role": "user", "content": "x"}], "tools": [SEARCH],
+                         "response_format": {"type": "json_object"}}, "m")
+    assert [t["name"] for t in body["tools"]] == ["search", "json_response"]
+    assert body["tool_choice"] == {"type": "any"}
