@@ -134,6 +134,13 @@ def parser() -> argparse.ArgumentParser:
     providers.add_argument("--write-readme", metavar="PATH", help="replace the table between the README's provider markers")
     providers.add_argument("--check-readme", metavar="PATH", help="exit 1 if the README's table differs from the catalogue")
     providers.set_defaults(func=cmd_providers)
+
+    from .providers.github_copilot import command as cmd_login
+
+    login = sub.add_parser("login", help="log in to a provider that needs an interactive login (GitHub's device flow)")
+    login.add_argument("provider", choices=["github-copilot"], help="the provider to log in to")
+    login.add_argument("--token-dir", help="where to store the token (default: $GITHUB_COPILOT_TOKEN_DIR or ~/.config/llmg/github_copilot)")
+    login.set_defaults(func=cmd_login)
     return top
 
 
