@@ -24,7 +24,10 @@ Choices this module makes (and the README states):
 - usage: ``prompt_tokens`` = input_tokens + cache_read_input_tokens + cache_creation_input_tokens
   (OpenAI's prompt_tokens counts every prompt token, cached or not; Anthropic's input_tokens counts
   only the uncached rest), ``prompt_tokens_details.cached_tokens`` = cache_read_input_tokens.
-- ``thinking`` blocks go to ``reasoning_content`` (message and stream delta), never into ``content``.
+- ``thinking`` blocks go to ``reasoning_content`` (message and stream delta), never into ``content``;
+  a plain answer also carries them whole as ``thinking_blocks`` (signature included, as LiteLLM does),
+  and ``thinking_blocks`` sent back on an assistant message are replayed to Anthropic. Streams carry
+  the text only (``signature_delta`` has no chunk field).
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
 - Rejected with a clear 400: ``n`` > 1 and ``logprobs`` (Anthropic has neither), unknown content
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``.
@@ -76,9 +79,16 @@ FINISH_REASONS = {
 
 
 class ReasoningMessage(AssistantMessage, kw_only=True):
-    """An assistant message that also carries the model's thinking (DeepSeek-style field name)."""
+    """An assistant message that also carries the model's thinking.
+
+    ``reasoning_content`` is the readable text (the field name DeepSeek, vLLM and others use);
+    ``thinking_blocks`` are Anthropic's blocks as sent, signatures and redacted data included, so a
+    client that sends the message back unchanged keeps a thinking + tool-use conversation valid
+    (Anthropic requires the signed thinking block before the tool_use it led to).
+    """
 
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ReasoningDelta(Delta, kw_only=True, omit_defaults=True):
@@ -173,6 +183,25 @@ def _tool_use_blocks(tool_calls: list[dict[str, Any]], where: str) -> list[dict[
     return blocks
 
 
+def _thinking_blocks(value: Any, where: str) -> list[dict[str, Any]]:
+    """Thinking blocks a client sends back on an assistant message (as we returned them)."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{where}.thinking_blocks must be an array", param=f"{where}.thinking_blocks")
+    blocks = []
+    for i, block in enumerate(value):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking" and isinstance(block.get("thinking"), str) and isinstance(block.get("signature"), str):
+            blocks.append({"type": "thinking", "thinking": block["thinking"], "signature": block["signature"]})
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            blocks.append({"type": "redacted_thinking", "data": block["data"]})
+        else:
+            raise InvalidRequest(f"{where}.thinking_blocks[{i}] is not a thinking or redacted_thinking block",
+                                 param=f"{where}.thinking_blocks")
+    return blocks
+
+
 def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
     tool_call_id = message.get("tool_call_id")
     if not tool_call_id:
@@ -197,7 +226,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
                 system.append(text)
             continue
         if role == "assistant":
-            blocks = _content_blocks(message.get("content"), where)
+            blocks = _thinking_blocks(message.get("thinking_blocks"), where)
+            blocks += _content_blocks(message.get("content"), where)
             if message.get("tool_calls"):
                 blocks += _tool_use_blocks(message["tool_calls"], where)
             target = "assistant"
@@ -341,6 +371,7 @@ def finish_reason(stop_reason: str | None, tool_called: bool) -> str | None:
 def from_anthropic(message: dict[str, Any], model: str, created: int | None = None) -> ChatCompletion:
     texts: list[str] = []
     thinking: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
     for block in message.get("content") or []:
         kind = block.get("type")
@@ -348,16 +379,21 @@ def from_anthropic(message: dict[str, Any], model: str, created: int | None = No
             texts.append(block.get("text", ""))
         elif kind == "thinking":
             thinking.append(block.get("thinking", ""))
+            thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""), "signature": block.get("signature", "")})
+        elif kind == "redacted_thinking":
+            thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data", "")})
         elif kind == "tool_use":
             if block.get("name") == JSON_TOOL:
                 texts.append(_encode(block.get("input", {})).decode())
             else:
                 arguments = _encode(block.get("input", {})).decode()
                 calls.append(ToolCall(id=block["id"], function=FunctionCall(name=block["name"], arguments=arguments)))
-        # redacted_thinking is encrypted, server-tool blocks have no OpenAI shape: nothing to show.
+        # Server-tool blocks (web search, code execution results) have no OpenAI shape.
     content = "".join(texts) if texts or not calls else None
-    if thinking:
-        msg: AssistantMessage = ReasoningMessage(content=content, tool_calls=calls or None, reasoning_content="".join(thinking))
+    if thinking_blocks:
+        msg: AssistantMessage = ReasoningMessage(content=content, tool_calls=calls or None,
+                                                 reasoning_content="".join(thinking) if thinking else None,
+                                                 thinking_blocks=thinking_blocks)
     else:
         msg = AssistantMessage(content=content, tool_calls=calls or None)
     return ChatCompletion(

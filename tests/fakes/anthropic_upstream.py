@@ -8,9 +8,10 @@ Built from Anthropic's public reference (https://docs.anthropic.com/en/api/messa
 - The body is validated like the real API: ``model``, ``max_tokens`` and ``messages`` required,
   unknown top-level fields rejected ("Extra inputs are not permitted"), roles only user/assistant
   (a ``system`` role gets the real message), non-empty text blocks, image sources, temperature and
-  top_p in [0, 1], tool definitions and tool_choice, and the tool-use pairing rules: every
+  top_p in [0, 1], tool definitions and tool_choice, the tool-use pairing rules (every
   ``tool_use`` must be answered by a ``tool_result`` in the next (user) turn, every
-  ``tool_result`` must name a ``tool_use`` of the previous turn, and tool results come first.
+  ``tool_result`` must name a ``tool_use`` of the previous turn, tool results come first), and with
+  thinking enabled, the signed thinking block ahead of the last tool_use turn.
   Consecutive same-role turns are combined, as the real API does, before those checks.
 - Errors are ``{"type":"error","error":{"type","message"},"request_id"}`` with the real statuses.
 - Streams are ``event: <type>\\ndata: <json>\\n\\n`` with a ``ping`` after ``message_start``.
@@ -182,6 +183,15 @@ def validate(body: Any) -> list[dict]:
                 if r not in previous:
                     raise Invalid(f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: {r}. "
                                   "Each `tool_result` block must have a corresponding `tool_use` block in the previous message.")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled" and len(turns) >= 2:
+        last_assistant = len(turns) - 2
+        content = turns[last_assistant]["content"]
+        if turns[-1]["role"] == "user" and any(b["type"] == "tool_use" for b in content) \
+                and content[0]["type"] not in ("thinking", "redacted_thinking"):
+            raise Invalid(f"messages.{last_assistant}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                          f"`{content[0]['type']}`. When `thinking` is enabled, a final `assistant` message must start with "
+                          "a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).")
     return turns
 
 

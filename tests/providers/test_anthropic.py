@@ -275,11 +275,30 @@ def test_thinking_goes_to_reasoning_content(client, gateway):
     message = r.choices[0].message
     assert message.content == "echo: hi"
     assert message.model_extra["reasoning_content"] == THINKING
-    assert SIGNATURE not in r.model_dump_json()
+    assert message.model_extra["thinking_blocks"] == [{"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}]
     events = raw_stream(gateway, {"model": "anthropic/thinking", "messages": [{"role": "user", "content": "hi"}]})
     deltas = [json.loads(e)["choices"][0]["delta"] for e in events[:-1]]
     assert "".join(d.get("reasoning_content", "") for d in deltas) == THINKING
     assert "".join(d.get("content") or "" for d in deltas) == "echo: hi"
+
+
+def test_thinking_blocks_are_replayed_in_a_tool_round_trip(client, fake):
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    messages = [{"role": "user", "content": "weather?"}]
+    r = client.chat.completions.create(model="anthropic/thinking", messages=messages, tools=[WEATHER], extra_body={"thinking": thinking})
+    assert r.choices[0].finish_reason == "tool_calls"
+    messages.append(r.choices[0].message.model_dump(exclude_none=True))  # extra fields (thinking_blocks) included
+    messages.append({"role": "tool", "tool_call_id": r.choices[0].message.tool_calls[0].id, "content": "sunny"})
+    r2 = client.chat.completions.create(model="anthropic/thinking", messages=messages, tools=[WEATHER], extra_body={"thinking": thinking})
+    assert r2.choices[0].message.content == "Tool said: sunny"
+    assistant = sent(fake)["messages"][1]["content"]
+    assert assistant[0] == {"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}
+    assert assistant[1]["type"] == "tool_use"
+    # A client that drops thinking_blocks gets Anthropic's own explanation.
+    del messages[1]["thinking_blocks"]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="anthropic/thinking", messages=messages, tools=[WEATHER], extra_body={"thinking": thinking})
+    assert "must start with a thinking block" in info.value.message
 
 
 def test_cached_usage(client):
