@@ -21,6 +21,9 @@ Choices this module makes (and the README states):
   becomes ``any`` so the model either calls a client tool or answers through ``json_response``.
   With extended thinking (which forbids forced tool use) or a name clash, a system instruction is
   used instead.
+  Anthropic's newer native ``output_config.format`` is not used: it exists only on recent models,
+  while a forced tool works on every model that supports tools.
+  Docs: https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use#json-mode
 - usage: ``prompt_tokens`` = input_tokens + cache_read_input_tokens + cache_creation_input_tokens
   (OpenAI's prompt_tokens counts every prompt token, cached or not; Anthropic's input_tokens counts
   only the uncached rest), ``prompt_tokens_details.cached_tokens`` = cache_read_input_tokens.
@@ -29,6 +32,8 @@ Choices this module makes (and the README states):
   and ``thinking_blocks`` sent back on an assistant message are replayed to Anthropic. Streams carry
   the text only (``signature_delta`` has no chunk field).
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
+- Ignored, having no Anthropic counterpart: presence/frequency_penalty, seed, logit_bias,
+  reasoning_effort, store, metadata (``user`` is what becomes metadata.user_id), image ``detail``.
 - Rejected with a clear 400: ``n`` > 1 and ``logprobs`` (Anthropic has neither), unknown content
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``.
 """

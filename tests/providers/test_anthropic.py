@@ -522,3 +522,22 @@ def test_json_mode_with_client_tools_lets_the_model_choose():
                          "response_format": {"type": "json_object"}}, "m")
     assert [t["name"] for t in body["tools"]] == ["search", "json_response"]
     assert body["tool_choice"] == {"type": "any"}
+
+
+def test_text_after_tool_results_joins_their_user_turn_after_them():
+    body = to_anthropic({"messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": ""}}]},
+        {"role": "tool", "tool_call_id": "a", "content": "r"},
+        {"role": "user", "content": "and also"}]}, "m")
+    assert body["messages"][1] == {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "f", "input": {}}]}
+    assert body["messages"][2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "r"},
+                                                               {"type": "text", "text": "and also"}]}
+
+
+def test_pdf_file_part_becomes_a_document_block():
+    body = to_anthropic({"messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+        {"type": "text", "text": "summarise"}]}]}, "m")
+    assert body["messages"][0]["content"][0] == {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                                                                "data": "JVBERi0x"}}
