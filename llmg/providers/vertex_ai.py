@@ -1,0 +1,258 @@
+"""Google Vertex AI: the Gemini wire format on the regional endpoint, with an OAuth access token.
+
+Endpoint (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference and
+.../learn/locations for the global and multi-region hosts):
+  POST https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}
+       /publishers/google/models/{model}:generateContent | :streamGenerateContent?alt=sse | :predict
+  (location "global" -> host aiplatform.googleapis.com; "us"/"eu" -> aiplatform.{us,eu}.rep.googleapis.com)
+with ``Authorization: Bearer <access token>``. The token comes from the service-account JSON
+(https://developers.google.com/identity/protocols/oauth2/service-account#httprest): an RS256-signed
+JWT assertion exchanged at the key file's ``token_uri``. ``authorized_user`` files (what
+``gcloud auth application-default login`` writes) use the refresh-token grant at the same place.
+
+Settings: ``params.credentials_file`` or $GOOGLE_APPLICATION_CREDENTIALS; ``params.project`` or the
+key file's project_id or $GOOGLE_CLOUD_PROJECT; ``params.location`` or $GOOGLE_CLOUD_LOCATION or
+us-central1. ``base_url`` (tests, private endpoints) replaces the scheme+host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import msgspec
+
+from ..errors import GatewayError, ProviderError, from_upstream
+from ..transport import Timeout
+from . import gemini_map as gm
+from .base import Call, Reply, Settings
+from .gemini import GeminiProvider
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+log = logging.getLogger("llmg.providers.vertex_ai")
+
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+DEFAULT_LOCATION = "us-central1"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # project ids and locations: no room for URL tricks
+_JWT_LIFETIME = 3600  # the longest Google accepts for an assertion
+_FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+class CredentialsError(Exception):
+    """The key file cannot be used; the message is safe to show (no key material)."""
+
+
+class TokenSource:
+    """Access tokens for one key file: minted on demand, cached until shortly before they expire.
+
+    One exchange at a time per worker: concurrent callers share the refresh in flight. While the
+    current token is still valid but close to expiry, callers keep using it and one background
+    refresh replaces it, so no request waits on the token endpoint after the first.
+    """
+
+    def __init__(self, info: dict[str, Any], transport, provider: str, timeout: Timeout) -> None:
+        self.kind = info.get("type", "service_account")
+        self.token_uri = info.get("token_uri") or DEFAULT_TOKEN_URI
+        self.transport = transport
+        self.provider = provider
+        self.timeout = timeout
+        self.exchanges = 0
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._expires_at = 0.0
+        self._task: asyncio.Task[str] | None = None
+        if self.kind == "service_account":
+            missing = [k for k in ("client_email", "private_key") if not info.get(k)]
+            if missing:
+                raise CredentialsError(f"service-account key file lacks {', '.join(missing)}")
+            from cryptography.hazmat.primitives import serialization
+
+            try:
+                self._key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+            except (ValueError, TypeError):
+                raise CredentialsError("service-account private_key is not a usable PEM RSA key") from None
+            self._email = info["client_email"]
+            header = {"alg": "RS256", "typ": "JWT"}
+            if info.get("private_key_id"):
+                header["kid"] = info["private_key_id"]
+            self._jwt_header = _b64url(_encode(header))
+        elif self.kind == "authorized_user":
+            missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
+            if missing:
+                raise CredentialsError(f"authorized_user credentials lack {', '.join(missing)}")
+            self._refresh_form = urlencode({
+                "grant_type": "refresh_token", "client_id": info["client_id"],
+                "client_secret": info["client_secret"], "refresh_token": info["refresh_token"],
+            }).encode()
+        else:
+            raise CredentialsError(f"credentials of type {self.kind!r} are not supported (service_account, authorized_user)")
+
+    def assertion(self, now: int) -> bytes:
+        """The signed JWT (RS256) a service account trades for an access token."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        claims = {"iss": self._email, "scope": SCOPE, "aud": self.token_uri, "iat": now, "exp": now + _JWT_LIFETIME}
+        signing_input = self._jwt_header + b"." + _b64url(_encode(claims))
+        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+        return signing_input + b"." + _b64url(signature)
+
+    async def token(self) -> str:
+        now = time.monotonic()
+        if self._token is not None and now < self._refresh_at:
+            return self._token
+        task = self._task
+        if task is None or task.done():
+            task = self._task = asyncio.get_running_loop().create_task(self._refresh())
+            task.add_done_callback(_consume)
+        if self._token is not None and now < self._expires_at:
+            return self._token  # still good: the refresh runs in the background
+        return await asyncio.shield(task)  # a caller that goes away does not cancel everyone's refresh
+
+    async def _refresh(self) -> str:
+        if self.kind == "service_account":
+            form = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}).encode()
+            form += b"&assertion=" + self.assertion(int(time.time()))
+        else:
+            form = self._refresh_form
+        self.exchanges += 1
+        resp = await self.transport.request(
+            "POST", self.token_uri, headers=_FORM, body=form, timeout=self.timeout, provider=self.provider
+        )
+        if resp.status != 200:
+            # The token endpoint says why ({"error": "invalid_grant", "error_description": ...});
+            # the client only needs to know the provider refused our credentials.
+            log.warning("%s: token exchange failed (HTTP %d): %s", self.provider, resp.status, resp.body[:300])
+            status = 401 if 400 <= resp.status < 500 else resp.status
+            raise from_upstream(status, resp.body, resp.headers, provider=self.provider)
+        try:
+            answer = _decode(resp.body)
+            token = answer["access_token"]
+            lifetime = float(answer.get("expires_in") or 3600)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            raise ProviderError(f"{self.provider}: token endpoint answered without an access_token", code="upstream_error") from None
+        now = time.monotonic()
+        self._token = token
+        self._expires_at = now + lifetime - min(10.0, lifetime / 4)
+        self._refresh_at = now + lifetime - min(300.0, lifetime / 2)
+        return token
+
+
+def _consume(task: asyncio.Task) -> None:
+    """A background refresh's failure is reported to whoever awaits it; never as 'never retrieved'."""
+    if not task.cancelled():
+        task.exception()
+
+
+def load_credentials(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            info = _decode(fh.read())
+    except OSError as exc:
+        raise CredentialsError(f"cannot read credentials file {path!r}: {exc.strerror or exc}") from None
+    except msgspec.DecodeError:
+        raise CredentialsError(f"credentials file {path!r} is not JSON") from None
+    if not isinstance(info, dict):
+        raise CredentialsError(f"credentials file {path!r} is not a JSON object")
+    return info
+
+
+def host_for(location: str) -> str:
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    if location in ("us", "eu"):
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+# --- embeddings on Vertex: the text-embedding models' :predict ------------------------------------
+# https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api
+
+
+def to_predict_request(data: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"instances": [{"content": t} for t in gm.embed_texts(data)]}
+    if data.get("dimensions") is not None:
+        body["parameters"] = {"outputDimensionality": data["dimensions"]}
+    return body
+
+
+def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, Any]:
+    if not isinstance(response, dict):
+        raise ProviderError("upstream answer is not a JSON object", code="upstream_error")
+    vectors, tokens = [], 0
+    for prediction in response.get("predictions") or []:
+        embedding = (prediction or {}).get("embeddings") or {}
+        vectors.append(embedding.get("values") or [])
+        tokens += int((embedding.get("statistics") or {}).get("token_count") or 0)
+    return gm.embedding_list(vectors, data, model, tokens)
+
+
+class VertexAIProvider(GeminiProvider):
+    def __init__(self, settings: Settings, transport, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, transport)
+        env = os.environ if environ is None else environ
+        params = settings.params
+        self.problem: str | None = None
+        self.tokens: TokenSource | None = None
+        info: dict[str, Any] = {}
+        path = params.get("credentials_file") or env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        try:
+            if not path:
+                raise CredentialsError("no credentials: set providers.vertex_ai.params.credentials_file or $GOOGLE_APPLICATION_CREDENTIALS")
+            info = load_credentials(str(path))
+            self.tokens = TokenSource(info, transport, self.name, Timeout(total=30.0, connect=self.timeout.connect))
+        except CredentialsError as exc:
+            self.problem = str(exc)
+        project = params.get("project") or params.get("project_id") or info.get("project_id") or env.get("GOOGLE_CLOUD_PROJECT")
+        location = params.get("location") or env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION
+        if not self.problem and not project:
+            self.problem = "no project: set providers.vertex_ai.params.project or $GOOGLE_CLOUD_PROJECT"
+        for what, value in (("project", project), ("location", location)):
+            if not self.problem and not _NAME.match(str(value)):
+                self.problem = f"{what} {str(value)[:64]!r} is not a valid Google Cloud {what} name"
+        if self.problem:
+            log.error("%s: cannot call Vertex AI: %s", self.name, self.problem)
+        host = self.base_url or host_for(str(location))
+        self.models_root = f"{host}/v1/projects/{project}/locations/{location}/publishers/google/models"
+        self._auth: tuple[str, dict[str, str], dict[str, str]] | None = None
+
+    def model_url(self, model: str, method: str) -> str:
+        return f"{self.models_root}/{quote(model, safe='')}:{method}"
+
+    async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
+        if self.tokens is None:
+            raise ProviderError(f"{self.name}: {self.problem}", code="provider_misconfigured")
+        token = await self.tokens.token()
+        cached = self._auth
+        if cached is None or cached[0] != token:  # two header dicts per token, not per request
+            bearer = {"authorization": f"Bearer {token}"}
+            cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
+        return cached[2] if stream else cached[1]
+
+    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return self.upstream_error(status, body, headers, message=gm.error_message(body))
+
+    async def embeddings(self, call: Call) -> Reply:
+        data = call.data()
+        answer = await self.send(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
+        return Reply(_encode(to_embeddings(answer, data, call.model)))
+
+    async def list_models(self) -> list[str]:
+        # Vertex lists publisher models only in v1beta1 and per publisher: the catalogue's list it is.
+        return list(self.settings.models if self.settings.models is not None else self.spec.models)
+
+
+ADAPTER = VertexAIProvider
