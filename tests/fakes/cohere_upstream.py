@@ -88,6 +88,14 @@ def _validate_chat(body) -> str | None:
                 return f"invalid request: messages[{i}].content must not be empty"
         if role in ("user", "system") and message.get("content") in (None, [],):
             return f"invalid request: messages[{i}].content is required"
+        if isinstance(message.get("content"), list):
+            for part in message["content"]:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "image_url" and role == "user":
+                    if not isinstance(part.get("image_url"), dict) or not part["image_url"].get("url"):
+                        return f"invalid request: messages[{i}] image_url parts need image_url.url"
+                elif kind != "text":
+                    return f"invalid request: messages[{i}] content type {kind!r} is not supported for role {role}"
     for tool in body.get("tools") or []:
         fn = tool.get("function") if isinstance(tool, dict) else None
         if tool.get("type") != "function" or not isinstance(fn, dict) or not fn.get("name"):

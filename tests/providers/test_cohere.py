@@ -370,3 +370,16 @@ def test_function_role_is_rejected_before_upstream(client, cohere_fake):
         client.chat.completions.create(model="cohere/command-a-03-2025",
                                        messages=[{"role": "user", "content": "x"}, {"role": "function", "name": "f", "content": "y"}])
     assert cohere_fake.requests == []
+
+
+def test_image_input(client, cohere_fake):
+    image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    r = client.chat.completions.create(model="cohere/command-a-vision-07-2025", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": image, "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}])
+    assert r.choices[0].message.content == "echo: describe"
+    assert cohere_fake.requests[-1].json()["messages"][0]["content"] == [
+        {"type": "text", "text": "describe"},
+        {"type": "image_url", "image_url": {"url": image, "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    ]

@@ -296,3 +296,13 @@ def test_missing_project_is_a_clear_error(start_gateway, fake):
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
     assert "project_id" in info.value.body["message"]
+
+
+def test_image_input_passes_through(client, fake):
+    image = "data:image/png;base64,iVBORw0KGgo="
+    r = client.chat.completions.create(model="watsonx/meta-llama/llama-3-2-11b-vision-instruct", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": image}}]}])
+    assert r.choices[0].message.content == "echo: what is this"
+    sent = [q for q in fake.requests if q.path == "/ml/v1/text/chat"][-1].json()
+    assert sent["model_id"] == "meta-llama/llama-3-2-11b-vision-instruct"
+    assert sent["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": image}}
