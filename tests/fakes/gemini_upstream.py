@@ -20,7 +20,8 @@ gave it (Gemini 3's rule). Errors are Google's {"error": {"code", "message", "st
 streams use Google's SSE framing (``data: {...}`` lines ended by CRLF CRLF).
 
 The model name picks a behaviour: ``error-<status>`` (that Google error), ``blocked`` (prompt
-blocked by safety), ``parallel`` (two function calls at once); otherwise the answer depends on the
+blocked by safety), ``parallel`` (two function calls at once), ``stream-error`` (an error event
+after two streamed chunks); otherwise the answer depends on the
 conversation: a tool result -> "The tool said: ..."; tools offered -> a functionCall of TOOL_ARGS;
 an image -> "I see <mime> (<n> bytes)"; else "echo: <last user text>".
 """
@@ -339,6 +340,10 @@ class VertexAccount:
     public_key: Any = None  # cryptography RSAPublicKey, set once the key file exists
     token_ttl: int = 3599
     token_delay: float = 0.0
+    # An authorized_user file (gcloud auth application-default login) refreshes with these.
+    client_id: str = "fake-client.apps.googleusercontent.com"
+    client_secret: str = "fake-client-secret"
+    refresh_token: str = "1//fake-refresh-token"
 
 
 def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = None) -> web.Application:
@@ -378,6 +383,11 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
                 return web.json_response(blocked)
             return await sse(request, [blocked])
         answer = plan_answer(body, model)
+        if model == "stream-error" and method == "streamGenerateContent":
+            # Two chunks, then the error object Google puts in the stream when generation fails late.
+            chunks = stream_responses(body, model, answer)[:2]
+            chunks.append({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})
+            return await sse(request, chunks)
         for part in answer.parts:
             if part.get("thoughtSignature"):
                 issued_signatures.add(part["thoughtSignature"])
@@ -470,9 +480,15 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         if not request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return web.json_response({"error": "invalid_request", "error_description": "Bad content type"}, status=400)
         form = {k: v[0] for k, v in parse_qs((await request.read()).decode()).items()}
-        if form.get("grant_type") != JWT_BEARER:
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            if (form.get("client_id"), form.get("client_secret")) != (vertex.client_id, vertex.client_secret):
+                return web.json_response({"error": "invalid_client", "error_description": "Unauthorized"}, status=401)
+            problem = None if form.get("refresh_token") == vertex.refresh_token else "Token has been expired or revoked."
+        elif grant == JWT_BEARER:
+            problem = check_assertion(form.get("assertion", ""), vertex, f"{fake(request).url}/token")
+        else:
             return web.json_response({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}, status=400)
-        problem = check_assertion(form.get("assertion", ""), vertex, f"{fake(request).url}/token")
         if problem:
             return web.json_response({"error": "invalid_grant", "error_description": problem}, status=400)
         token = f"ya29.fake-{fake(request).events['token_exchanges']}"

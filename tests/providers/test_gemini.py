@@ -449,3 +449,23 @@ def test_schema_conversion_edge_cases():
     assert out["properties"]["both"] == {"type": "string", "description": "d"}
     with pytest.raises(Exception, match="recursive"):
         gm.to_gemini_schema({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}})
+
+
+def test_error_event_mid_stream(gateway):
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=gateway.auth, json={
+        "model": "gemini/stream-error", "stream": True,
+        "messages": [{"role": "user", "content": "one two three four five six"}]}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert r.status_code == 200
+    assert events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["type"] == "provider_error" and "Internal error encountered. (INTERNAL)" in error["message"]
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-2])
+    assert text == "echo: one two three "  # what arrived before the failure was relayed
+
+
+def test_unsupported_content_part_is_a_clear_400(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": "https://x/y.mp4"}}]}])
+    assert "'video_url' is not supported by Gemini" in err.value.message

@@ -290,3 +290,23 @@ def test_hosts_for_locations():
     assert host_for("us-central1") == "https://us-central1-aiplatform.googleapis.com"
     assert host_for("global") == "https://aiplatform.googleapis.com"
     assert host_for("eu") == "https://aiplatform.eu.rep.googleapis.com"
+
+
+def test_authorized_user_credentials(start_gateway, tmp_path):
+    fake, _, account = start_vertex_fake(tmp_path)
+    user_file = tmp_path / "adc.json"
+    user_file.write_text(json.dumps({"type": "authorized_user", "client_id": account.client_id,
+                                     "client_secret": account.client_secret, "refresh_token": account.refresh_token,
+                                     "token_uri": f"{fake.url}/token"}))
+    try:
+        gateway = start_gateway(vertex_config(fake, user_file, f', project = "{PROJECT}"'))
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token, max_retries=0)
+        for _ in range(2):
+            r = client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "adc"}])
+            assert r.choices[0].message.content == "echo: adc"
+        assert fake.events[EXCHANGES] == 1
+        token_form = next(r for r in fake.requests if r.path == "/token").body.decode()
+        assert "grant_type=refresh_token" in token_form
+        assert "fake-refresh-token" not in gateway.output() and "fake-client-secret" not in gateway.output()
+    finally:
+        fake.stop()
