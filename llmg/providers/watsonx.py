@@ -42,9 +42,10 @@ _SAME = (
     "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "n", "seed", "temperature",
     "top_p", "logit_bias", "response_format", "reasoning_effort",
 )
-# watsonx finish reasons that OpenAI lacks.
+# watsonx finish_reason -> OpenAI (stop, length, tool_calls, time_limit, cancelled, error).
+# "error" is a failed generation, not an ending: it is raised, not mapped.
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
-           "max_tokens": "length", "time_limit": "length", "cancelled": "stop", "eos_token": "stop", "stop_sequence": "stop"}
+           "time_limit": "length", "cancelled": "stop"}
 
 
 # --- request ------------------------------------------------------------------------------------
@@ -113,6 +114,8 @@ def usage(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _finish(reason: Any) -> str | None:
     if not reason:
         return None
+    if reason == "error":
+        raise ProviderError("watsonx: generation failed (finish_reason error)", code="upstream_error")
     return _FINISH.get(str(reason), "stop")
 
 

@@ -383,3 +383,11 @@ def test_image_input(client, cohere_fake):
         {"type": "image_url", "image_url": {"url": image, "detail": "high"}},
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
     ]
+
+
+def test_connection_dropped_mid_stream_is_an_error_event(client):
+    chunks = []
+    with pytest.raises(openai.APIError):
+        for chunk in client.chat.completions.create(model="cohere/cut-stream", messages=[{"role": "user", "content": "one two three"}], stream=True):
+            chunks.append(chunk)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo:"  # what arrived before the cut

@@ -85,7 +85,11 @@ def test_response_golden():
             "finish_reason": "tool_calls", "logprobs": None}],
         "usage": {"prompt_tokens": 195, "completion_tokens": 20, "total_tokens": 215},
     }
-    assert watsonx.chat_response({"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "time_limit"}]}, "m")["choices"][0]["finish_reason"] == "length"
+    for theirs, ours in (("time_limit", "length"), ("cancelled", "stop"), ("length", "length"), ("stop", "stop")):
+        assert watsonx.chat_response({"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": theirs}]}, "m")["choices"][0]["finish_reason"] == ours
+    with pytest.raises(GatewayError) as info:
+        watsonx.chat_response({"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "error"}]}, "m")
+    assert info.value.status == 502
 
 
 def test_stream_without_finish_reason_still_ends_once():
