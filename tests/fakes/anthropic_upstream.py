@@ -20,6 +20,7 @@ Behaviour is picked by the model name:
   error-<status>       that status with Anthropic's error type (429 and 529 carry retry-after)
   stream-error         a stream that sends some text, then an ``error`` event (overloaded_error)
   stream-cut           a stream that stops without message_stop (connection closed)
+  slow-stream          text deltas 0.3 s apart (counts ``streams_abandoned`` when the client leaves)
   thinking             a thinking block (with signature) before the text answer
   refuse               stop_reason "refusal"
   cached               usage with cache_read/cache_creation tokens
@@ -270,6 +271,17 @@ def _pieces(text: str, size: int) -> list[str]:
 
 
 async def stream(request: web.Request, body: dict, blocks: list[dict], stop: str) -> web.StreamResponse:
+    fake: FakeServer = request.app["fake"]
+    try:
+        resp = await _stream(request, body, blocks, stop)
+    except (ConnectionResetError, asyncio.CancelledError):
+        fake.bump("streams_abandoned")
+        raise
+    fake.bump("streams_ended")
+    return resp
+
+
+async def _stream(request: web.Request, body: dict, blocks: list[dict], stop: str) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"})
     await resp.prepare(request)
     model = body["model"]
@@ -290,6 +302,8 @@ async def stream(request: web.Request, body: dict, blocks: list[dict], stop: str
                     return resp
                 if model == "stream-cut":
                     return resp
+                if model == "slow-stream":
+                    await asyncio.sleep(0.3)
         elif kind == "thinking":
             await resp.write(sse("content_block_start", {"type": "content_block_start", "index": index,
                                                          "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -541,3 +542,29 @@ def test_pdf_file_part_becomes_a_document_block():
         {"type": "text", "text": "summarise"}]}]}, "m")
     assert body["messages"][0]["content"][0] == {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
                                                                                 "data": "JVBERi0x"}}
+
+
+def test_streamed_tool_call_over_the_httpx_transport(fake, start_gateway):
+    gw = start_gateway(f'[server]\ntransport = "httpx"\n\n[providers.anthropic]\napi_key = "{KEY}"\nbase_url = "{fake.url}/v1"\n')
+    c = openai.OpenAI(base_url=gw.base_url, api_key=gw.token, max_retries=0)
+    args: dict[int, str] = {}
+    for chunk in c.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}],
+                                           tools=[WEATHER, SEARCH], stream=True):
+        for tc in chunk.choices[0].delta.tool_calls or []:
+            args[tc.index] = args.get(tc.index, "") + (tc.function.arguments or "")
+    assert [args[0], args[1]] == TOOL_INPUTS
+
+
+def test_client_leaving_mid_stream_closes_the_upstream_stream(gateway, fake):
+    fake.clear()
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=10,
+                      json={"model": "anthropic/slow-stream", "stream": True,
+                            "messages": [{"role": "user", "content": "a fairly long sentence to stream slowly"}]}) as r:
+        for line in r.iter_lines():
+            if '"content":"echo' in line:
+                break
+    deadline = time.monotonic() + 5
+    while not fake.events.get("streams_abandoned") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.events.get("streams_abandoned") == 1
+    assert not fake.events.get("streams_ended")
