@@ -58,6 +58,10 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in message.items() if v is not None}
     if role == "developer":
         out["role"] = "system"
+    # Only user messages take a list of parts; system, assistant and tool content is a string.
+    content = out.get("content")
+    if role != "user" and isinstance(content, list):
+        out["content"] = "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
     if role == "assistant" and out.get("tool_calls"):
         out["tool_calls"] = [{"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}} for c in out["tool_calls"]]
     return out

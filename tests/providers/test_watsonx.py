@@ -65,6 +65,10 @@ def test_request_named_tool_choice_and_space():
     assert "project_id" not in body
     with pytest.raises(GatewayError):
         watsonx.chat_request({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "m", project_id="p", space_id=None)
+    parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    body = watsonx.chat_request({"messages": [{"role": "system", "content": parts}, {"role": "user", "content": parts},
+                                              {"role": "tool", "tool_call_id": "c", "content": parts}]}, "m", project_id="p", space_id=None)
+    assert [m["content"] for m in body["messages"]] == ["ab", parts, "ab"]
 
 
 def test_response_golden():
