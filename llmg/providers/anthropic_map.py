@@ -258,6 +258,8 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
     # A final assistant turn is a prefill, which Anthropic rejects with trailing whitespace.
     if turns and turns[-1]["role"] == "assistant" and isinstance(turns[-1]["content"], str):
         turns[-1]["content"] = turns[-1]["content"].rstrip()
+        if not turns[-1]["content"]:
+            turns.pop()
     return system, turns
 
 

@@ -568,3 +568,10 @@ def test_client_leaving_mid_stream_closes_the_upstream_stream(gateway, fake):
         time.sleep(0.05)
     assert fake.events.get("streams_abandoned") == 1
     assert not fake.events.get("streams_ended")
+
+
+def test_final_assistant_prefill_loses_trailing_whitespace():
+    body = to_anthropic({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "The answer is "}]}, "m")
+    assert body["messages"][-1] == {"role": "assistant", "content": "The answer is"}
+    body = to_anthropic({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "  "}]}, "m")
+    assert body["messages"] == [{"role": "user", "content": "x"}]
