@@ -122,6 +122,13 @@ class TokenSource:
             return self._token  # still good: the refresh runs in the background
         return await asyncio.shield(task)  # a caller that goes away does not cancel everyone's refresh
 
+    async def aclose(self) -> None:
+        """Stop a refresh still in flight (server shutdown)."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def _refresh(self) -> str:
         if self.kind == "service_account":
             form = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}).encode()
@@ -249,6 +256,10 @@ class VertexAIProvider(GeminiProvider):
         data = call.data()
         answer = await self.send(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
         return Reply(_encode(to_embeddings(answer, data, call.model)))
+
+    async def aclose(self) -> None:
+        if self.tokens is not None:
+            await self.tokens.aclose()
 
     async def list_models(self) -> list[str]:
         # Vertex lists publisher models only in v1beta1 and per publisher: the catalogue's list it is.
