@@ -8,7 +8,8 @@ Azure OpenAI (``azure/<model>``)::
 
 The deployment is the requested model name, or ``params.deployments[model]`` when the config maps
 model names to deployment names (several deployments behind one provider). ``params.api_version``
-overrides the default API version.
+overrides the default API version; ``api_version = "v1"`` selects Azure's version-less v1 API
+(``POST {endpoint}/openai/v1/chat/completions``, the deployment named in the body's ``model``).
 
 Azure AI Foundry Models inference API (``azure_ai/<deployment>``)::
 
@@ -25,6 +26,7 @@ https://learn.microsoft.com/en-us/azure/ai-foundry/foundry-models/how-to/inferen
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -55,7 +57,13 @@ def deployment_map(name: str, params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def azure_openai_url(endpoint: str, deployment: str, operation: str, api_version: str) -> str:
-    """``{endpoint}/openai/deployments/{deployment}/{operation}?api-version=...`` (a pure function)."""
+    """``{endpoint}/openai/deployments/{deployment}/{operation}?api-version=...`` (a pure function).
+
+    With ``api_version == "v1"`` it is ``{endpoint}/openai/v1/{operation}``: the v1 API takes the
+    deployment from the body instead of the path.
+    """
+    if api_version == "v1":
+        return f"{endpoint}/openai/v1/{operation}"
     return f"{endpoint}/openai/deployments/{quote(deployment, safe='')}/{operation}?api-version={api_version}"
 
 
@@ -76,20 +84,27 @@ class AzureOpenAIProvider(OpenAICompatProvider):
     def url(self, model: str, operation: str) -> str:
         return azure_openai_url(self.endpoint, self.deployments.get(model, model), operation, self.api_version)
 
+    def body(self, call: Call) -> bytes:
+        # The deployment path ignores the body's model; the v1 API routes by it, so map it there.
+        deployment = self.deployments.get(call.model, call.model)
+        if self.api_version == "v1" and deployment != call.model:
+            return replace(call, model=deployment).upstream_body()
+        return call.upstream_body()
+
     async def chat(self, call: Call) -> Reply:
-        resp = await self.post(self.url(call.model, "chat/completions"), call.upstream_body())
+        resp = await self.post(self.url(call.model, "chat/completions"), self.body(call))
         return Reply(self._json(resp.body))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         url = self.url(call.model, "chat/completions")
-        stream = await self.open_stream(url, call.upstream_body(), self.stream_headers)
+        stream = await self.open_stream(url, self.body(call), self.stream_headers)
         if stream.headers.get("content-type", "").startswith("application/json"):
             await stream.aclose()
             raise ProviderError(f"{self.name}: upstream answered without streaming", code="upstream_bad_response")
         return closing(stream, relay_sse(stream.chunks()))
 
     async def embeddings(self, call: Call) -> Reply:
-        resp = await self.post(self.url(call.model, "embeddings"), call.upstream_body())
+        resp = await self.post(self.url(call.model, "embeddings"), self.body(call))
         return Reply(self._json(resp.body))
 
     async def list_models(self) -> list[str]:

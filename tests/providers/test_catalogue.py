@@ -7,13 +7,14 @@ import importlib.util
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
 import pytest
 
 from llmg.config import ConfigError, parse
 from llmg.errors import InvalidRequest, NotSupported
 from llmg.providers import registry
-from llmg.providers.azure import _endpoint, azure_openai_url, deployment_map
-from llmg.providers.base import Provider
+from llmg.providers.azure import AzureOpenAIProvider, _endpoint, azure_openai_url, deployment_map
+from llmg.providers.base import Call, Provider, Settings
 from llmg.providers.catalogue import (
     markdown_table,
     load_catalogue,
@@ -22,6 +23,8 @@ from llmg.providers.catalogue import (
 )
 from llmg.providers.embeddings_only import chat_refusal
 from llmg.providers.unsupported import refusal
+from llmg.schemas.openai import ChatCompletionRequest
+from llmg.transport import Timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue()
@@ -194,6 +197,7 @@ def test_azure_url_and_deployment_mapping():
     url = azure_openai_url("https://r.openai.azure.com", "my/dep", "chat/completions", "2024-10-21")
     assert url == "https://r.openai.azure.com/openai/deployments/my%2Fdep/chat/completions?api-version=2024-10-21"
     assert _endpoint("https://r.openai.azure.com/openai/") == "https://r.openai.azure.com"
+    assert azure_openai_url("https://r.openai.azure.com", "d", "embeddings", "v1") == "https://r.openai.azure.com/openai/v1/embeddings"
     assert deployment_map("azure", {"deployments": {"gpt-4o": "prod-4o"}}) == {"gpt-4o": "prod-4o"}
     with pytest.raises(ConfigError, match="params.deployments"):
         deployment_map("azure", {"deployments": ["gpt-4o"]})
@@ -223,3 +227,26 @@ def test_readme_table_lists_every_prefix_once():
     assert sorted(line.split("`")[1] for line in rows) == sorted(CATALOGUE)
     text = "a\n<!-- providers:start -->\nold\n<!-- providers:end -->\nb"
     assert replace_readme_section(text, "new\n") == "a\n<!-- providers:start -->\nnew\n<!-- providers:end -->\nb"
+
+
+def _azure(params: dict) -> AzureOpenAIProvider:
+    settings = Settings(name="azure", spec=CATALOGUE["azure"], api_key="k", base_url="https://r.openai.azure.com/",
+                        timeout=Timeout(total=5, connect=1), headers={}, models=None, params=params)
+    return AzureOpenAIProvider(settings, transport=None)  # the pure parts never touch the transport
+
+
+def _call(body: bytes, model: str) -> Call:
+    return Call(body, msgspec.json.decode(body, type=ChatCompletionRequest), f"azure/{model}", model, "req-1")
+
+
+def test_azure_body_names_the_deployment_only_for_the_v1_api():
+    raw = b'{"model":"azure/gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+    classic = _azure({"deployments": {"gpt-4o": "prod-4o"}})
+    assert classic.headers["api-key"] == "k" and "authorization" not in classic.headers
+    assert classic.url("gpt-4o", "chat/completions").endswith("/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21")
+    assert msgspec.json.decode(classic.body(_call(raw, "gpt-4o")))["model"] == "gpt-4o"
+    v1 = _azure({"deployments": {"gpt-4o": "prod-4o"}, "api_version": "v1"})
+    assert v1.url("gpt-4o", "chat/completions") == "https://r.openai.azure.com/openai/v1/chat/completions"
+    assert msgspec.json.decode(v1.body(_call(raw, "gpt-4o")))["model"] == "prod-4o"
+    with pytest.raises(ConfigError, match="api_version"):
+        _azure({"api_version": "2024-10-21&x=1"})
