@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 import pytest
+from multidict import CIMultiDict
 
 from llmg.providers.azure import AZURE_AI_API_VERSION, AZURE_OPENAI_API_VERSION
 from llmg.providers.catalogue import load_catalogue
-from tests.fakes.auth_styles import Expect, ProviderFakes
+from tests.fakes.auth_styles import Expect, ProviderFakes, check_auth
 from tests.gateway import GatewayProcess
 
 CATALOGUE = load_catalogue()
@@ -197,3 +198,25 @@ def test_models_lists_each_provider_models_endpoint(world):
 
 def fakes_expect(fakes: ProviderFakes, name: str) -> Expect:
     return next(e for e in fakes.expects.values() if e.name == name)
+
+
+@pytest.mark.parametrize(
+    "auth,key,headers,ok",
+    [
+        ("bearer", "k1", {"Authorization": "Bearer k1"}, True),
+        ("bearer", "k1", {"Authorization": "k1"}, False),  # the original's bare-key bug
+        ("bearer", "k1", {"Authorization": "Bearer k2"}, False),
+        ("bearer", "k1", {}, False),
+        ("api-key", "k1", {"api-key": "k1"}, True),
+        ("api-key", "k1", {"api-key": "k1", "Authorization": "Bearer k1"}, False),
+        ("api-key", "k1", {"Authorization": "Bearer k1"}, False),
+        ("bearer", None, {}, True),  # a local server without a key
+        ("bearer", None, {"Authorization": "Bearer k1"}, False),
+    ],
+)
+def test_the_fakes_reject_what_the_real_apis_reject(auth, key, headers, ok):
+    expect = Expect(name="p", auth=auth, key=key, chat_path="/v1/chat/completions", embeddings_path="/v1/embeddings")
+    denied = check_auth(expect, CIMultiDict(headers))
+    assert (denied is None) == ok
+    if denied is not None:
+        assert denied.status == 401
