@@ -24,6 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from llmg.contract import build
+from tests.contract.steering import steer
 from tests.gateway import GatewayProcess
 
 TOKEN = "contract-token"
@@ -54,24 +55,10 @@ def _record(case: schemathesis.Case, status: int, run: str) -> None:
     OUTCOMES[(run, case.operation.label, mode, status)] += 1
 
 
-def _steer_to_the_mock(case: schemathesis.Case) -> None:
-    """Send half of the schema-valid bodies to the registered provider.
-
-    A generated ``provider/model`` almost never names a registered provider, so without this nearly
-    every valid request would stop at 404 and the provider path would go unfuzzed. The rewrite keeps
-    the body valid (the rest of the id is untouched), so every check still applies.
-    """
-    if case.meta is None or not case.meta.generation.mode.is_positive or not isinstance(case.body, dict):
-        return
-    model = case.body.get("model")
-    if isinstance(model, str) and "/" in model and len(model) % 2 == 0:
-        case.body["model"] = "mock/" + model.partition("/")[2]
-
-
 @schema.parametrize()
 @FUZZ
 def test_with_a_valid_token(case: schemathesis.Case, gateway: GatewayProcess) -> None:
-    _steer_to_the_mock(case)
+    steer(case)  # half the valid bodies go to the mock provider instead of a 404
     response = case.call_and_validate(base_url=gateway.url, headers=gateway.auth, timeout=30)
     _record(case, response.status_code, "authorized")
 
