@@ -105,10 +105,13 @@ def decode_headers(data: bytes | memoryview) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Incremental decoder: ``feed`` chunks as they arrive, get whole messages back."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_headers")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        # A stream repeats a few header blocks byte for byte (one per event type): decode each once.
+        # The dicts are shared between messages, so treat Message.headers as read-only.
+        self._headers: dict[bytes, dict[str, HeaderValue]] = {}
 
     def feed(self, chunk: bytes) -> Iterator[Message]:
         buffer = self._buffer
@@ -132,7 +135,12 @@ class EventStreamDecoder:
                     (message_crc,) = _u32.unpack_from(view, total - 4)
                     if zlib.crc32(view[: total - 4]) != message_crc:
                         raise EventStreamError("message CRC mismatch")
-                    headers = decode_headers(view[PRELUDE : PRELUDE + headers_len])
+                    raw = bytes(view[PRELUDE : PRELUDE + headers_len])
+                    headers = self._headers.get(raw)
+                    if headers is None:
+                        headers = decode_headers(raw)
+                        if len(self._headers) < 64:
+                            self._headers[raw] = headers
                     payload = bytes(view[PRELUDE + headers_len : total - 4])
                 finally:
                     view.release()

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -34,8 +35,12 @@ def uri_encode(text: str, *, keep_slash: bool = False) -> str:
     return quote(text, safe="/~" if keep_slash else "~")
 
 
+@lru_cache(maxsize=1024)
 def canonical_uri(path: str) -> str:
-    """The path as sent (already percent-encoded), encoded again; '/' separates segments."""
+    """The path as sent (already percent-encoded), encoded again; '/' separates segments.
+
+    Cached: a gateway sends to a handful of paths (one per model and operation), and quote()
+    is the slowest step of a signature."""
     return uri_encode(path or "/", keep_slash=True)
 
 
@@ -100,6 +105,17 @@ class Signer:
         self.content_sha256_header = content_sha256_header
         self._key_date = ""
         self._key = b""
+        self._second = -1
+        self._stamp = ""
+        self._layouts: dict[tuple[tuple[str, str], ...], tuple[list[tuple[str, str | None]], str, dict[str, str]]] = {}
+
+    def _now(self) -> str:
+        # One strftime per second, not per request.
+        second = int(time.time())
+        if second != self._second:
+            self._stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            self._second = second
+        return self._stamp
 
     def _key_for(self, date: str) -> bytes:
         if date != self._key_date:
@@ -123,20 +139,43 @@ class Signer:
 
         ``path`` must be the path exactly as the HTTP client will put it on the wire.
         """
-        amz_date = amz_date or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        amz_date = amz_date or self._now()
         date = amz_date[:8]
         payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        signed_headers = {k.lower(): v for k, v in (headers or {}).items()}
-        signed_headers["host"] = host
-        signed_headers["x-amz-date"] = amz_date
-        if self.content_sha256_header:
-            signed_headers["x-amz-content-sha256"] = payload_hash
-        if self.session_token:
-            signed_headers["x-amz-security-token"] = self.session_token
-        creq, signed = canonical_request(method, path, query, signed_headers, payload_hash)
+        headers = headers or {}
+        order, signed, out = self._layout(headers)
+        dynamic = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash,
+                   "x-amz-security-token": self.session_token}
+        block = "".join(f"{name}:{dynamic[name] if value is None else value}\n" for name, value in order)
+        creq = f"{method}\n{canonical_uri(path)}\n{canonical_query(query)}\n{block}\n{signed}\n{payload_hash}"
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
         signature = hmac.new(self._key_for(date), string_to_sign(amz_date, scope, creq).encode(), hashlib.sha256).hexdigest()
-        signed_headers["authorization"] = (
+        result = dict(out)
+        for name, value in order:
+            if value is None:
+                result[name] = dynamic[name]  # type: ignore[assignment]
+        result["authorization"] = (
             f"{ALGORITHM} Credential={self.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
         )
-        return signed_headers
+        return result
+
+    def _layout(self, headers: Mapping[str, str]) -> tuple[list[tuple[str, str | None]], str, dict[str, str]]:
+        """The sorted header names to sign, with the canonical values of the caller's (fixed)
+        headers and None for the ones filled per request. Cached per header set: callers reuse a
+        few constant header dicts, and canonicalising them is most of a signature's cost."""
+        key = tuple(headers.items())
+        layout = self._layouts.get(key)
+        if layout is None:
+            lowered = {name.lower(): value for name, value in headers.items()}
+            canonical: dict[str, str | None] = {name: " ".join(value.split()) for name, value in lowered.items()}
+            canonical["host"] = None
+            canonical["x-amz-date"] = None
+            if self.content_sha256_header:
+                canonical["x-amz-content-sha256"] = None
+            if self.session_token:
+                canonical["x-amz-security-token"] = None
+            order = sorted(canonical.items())
+            layout = (order, ";".join(name for name, _ in order), lowered)
+            if len(self._layouts) < 64:
+                self._layouts[key] = layout
+        return layout

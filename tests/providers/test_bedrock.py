@@ -577,3 +577,16 @@ def test_region_and_endpoint_resolution():
     assert BedrockProvider(_settings(), transport=None, environ={"AWS_SECRET_ACCESS_KEY": "s"}).region == "us-east-1"
     with pytest.raises(ConfigError):
         BedrockProvider(_settings(region="us-east-1/../x"), transport=None, environ={"AWS_SECRET_ACCESS_KEY": "s"})
+
+
+def test_httpx_transport_signs_what_it_sends_too(start_gateway, fake):
+    # aiohttp (yarl) and httpx put different bytes on the wire for an escaped ':'; the adapter
+    # builds paths both leave alone, so the signature holds with either transport.
+    gw = start_gateway('[server]\ntransport = "httpx"\n' + _config(fake), env=CLEAN_ENV)
+    client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token, max_retries=0)
+    arn = f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/{PROFILE}"
+    reply = client.chat.completions.create(model=f"bedrock/{arn}", messages=[{"role": "user", "content": "via httpx"}])
+    assert reply.choices[0].message.content == "echo: via httpx"
+    chunks = list(client.chat.completions.create(model=f"bedrock/{CLAUDE}", stream=True,
+                                                 messages=[{"role": "user", "content": "httpx stream"}]))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: httpx stream"
