@@ -153,11 +153,34 @@ class CopilotProvider(Provider):
         self.secrets = tuple(s for s in (github, token.value) if s)
         return token
 
-    def _headers(self, token: str, call: Call, stream: bool) -> dict[str, str]:
-        headers = {**self.base_headers, "authorization": f"Bearer {token}", "x-request-id": call.request_id}
+    def _headers(self, token: str, call: Call | None, stream: bool) -> dict[str, str]:
+        headers = {**self.base_headers, "authorization": f"Bearer {token}"}
+        if call is not None:
+            headers["x-request-id"] = call.request_id
         if stream:
             headers["accept"] = "text/event-stream"
         return headers
+
+    async def list_models(self) -> list[str]:
+        """Copilot's own chat models (``GET {api}/models``); the catalogued list if that fails.
+
+        Not being logged in raises here, which the model directory treats as "keep the list".
+        """
+        if self.settings.models is not None:
+            return await super().list_models()
+        token = await self.tokens.get()
+        resp = await self.transport.request("GET", f"{self.api_base}/models", headers=self._headers(token, None, False),
+                                            timeout=Timeout(total=5.0, connect=self.timeout.connect), provider=self.name)
+        if resp.status == 200:
+            try:
+                data = _decode(resp.body)
+                ids = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)
+                       and ((m.get("capabilities") or {}).get("type") or "chat") == "chat"]
+            except (msgspec.DecodeError, AttributeError, TypeError):
+                ids = []
+            if ids:
+                return ids
+        return await super().list_models()
 
     async def chat(self, call: Call) -> Reply:
         body = call.upstream_body()

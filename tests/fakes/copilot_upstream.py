@@ -125,6 +125,17 @@ def make_app() -> web.Application:
         await response.write(b"data: [DONE]\n\n")
         return response
 
+    async def models(request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in request.app["tokens"] or token in request.app["revoked"]:
+            return web.Response(status=401, text="unauthorized: token expired\n", content_type="text/plain")
+        return web.json_response({"object": "list", "data": [
+            {"id": "gpt-4.1", "object": "model", "vendor": "Azure OpenAI", "capabilities": {"type": "chat", "family": "gpt-4.1"}},
+            {"id": "claude-sonnet-4", "object": "model", "vendor": "Anthropic", "capabilities": {"type": "chat", "family": "claude-sonnet-4"}},
+            {"id": "text-embedding-3-small", "object": "model", "vendor": "Azure OpenAI", "capabilities": {"type": "embeddings"}},
+        ]})
+
+    app.router.add_get("/models", models)
     app.router.add_post("/login/device/code", device_code)
     app.router.add_post("/login/oauth/access_token", access_token)
     app.router.add_get("/copilot_internal/v2/token", copilot_token)
