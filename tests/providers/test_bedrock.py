@@ -308,6 +308,13 @@ def test_wrong_secret_is_bedrocks_403_which_becomes_401(start_gateway, fake):
         client.chat.completions.create(model=f"bedrock/{CLAUDE}", stream=True, messages=[{"role": "user", "content": "x"}])
 
 
+def test_unknown_access_key_is_401(start_gateway, fake):
+    gw = start_gateway(_config(fake).replace(ACCESS, "AKIDUNKNOWN0000000"), env=CLEAN_ENV)
+    resp = httpx.post(f"{gw.url}/v1/chat/completions", headers=gw.auth, timeout=20,
+                      json={"model": f"bedrock/{CLAUDE}", "messages": [{"role": "user", "content": "x"}]})
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "provider_auth_failed"
+
+
 def test_missing_secret_is_a_clear_error_not_a_crash(start_gateway, fake):
     gw = start_gateway(f'[providers.bedrock]\napi_key = "{ACCESS}"\nbase_url = "{fake.url}"\n', env=CLEAN_ENV)
     fake.clear()
@@ -384,6 +391,11 @@ def test_aws_sdk_signatures_pass_the_fake_and_its_frames_parse(boto_client):
     events = list(stream["stream"])
     assert "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e) == "echo: sdk stream"
     assert events[-1]["metadata"]["usage"]["outputTokens"] == 3
+    # The fake's mid-stream exception frame is what the SDK knows as a throttlingException.
+    stream = boto_client.converse_stream(modelId="fake.stream-throttle-v1:0", messages=[{"role": "user", "content": [{"text": "a b c"}]}])
+    with pytest.raises(Exception) as info:
+        list(stream["stream"])
+    assert "throttlingException" in str(info.value) and "Too many tokens" in str(info.value)
 
 
 def test_fake_rejects_what_bedrock_rejects(boto_client, fake):
