@@ -250,3 +250,17 @@ def test_azure_body_names_the_deployment_only_for_the_v1_api():
     assert msgspec.json.decode(v1.body(_call(raw, "gpt-4o")))["model"] == "prod-4o"
     with pytest.raises(ConfigError, match="api_version"):
         _azure({"api_version": "2024-10-21&x=1"})
+
+
+def test_providers_command_writes_and_checks_the_readme(tmp_path, capsys):
+    from llmg.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- providers:start -->\nstale\n<!-- providers:end -->\ntail\n", encoding="utf-8")
+    assert main(["providers", "--check-readme", str(readme)]) == 1
+    assert main(["providers", "--write-readme", str(readme)]) == 0
+    assert main(["providers", "--check-readme", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# x\n<!-- providers:start -->\n") and text.endswith("<!-- providers:end -->\ntail\n")
+    assert main(["providers", "--markdown"]) == 0
+    assert capsys.readouterr().out.endswith(markdown_table())
