@@ -50,7 +50,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     connect_timeout: Seconds = 10.0
     # Upstream connections kept per worker.
     pool_size: Annotated[int, msgspec.Meta(ge=1)] = 512
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "aiohttp"
     access_log: bool = False
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 

@@ -182,12 +182,18 @@ class HttpxTransport:
         import httpx
 
         self._httpx = httpx
+        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
         self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+            limits=limits,
             timeout=None,
             follow_redirects=False,
+            transport=self._wire(limits),
         )
         self._timeouts: dict[Timeout, tuple[object, object]] = {}
+
+    def _wire(self, limits):
+        """The httpx transport underneath: None is httpx's own (httpcore)."""
+        return None
 
     def _timeout(self, timeout: Timeout) -> tuple[object, object]:
         cached = self._timeouts.get(timeout)
@@ -256,7 +262,151 @@ class _HttpxStream:
         await self._resp.aclose()
 
 
-TRANSPORTS: dict[str, type] = {"aiohttp": AiohttpTransport, "httpx": HttpxTransport}
+class HttpxAiohttpTransport(HttpxTransport):
+    """httpx's API over aiohttp's connection handling (the ``httpx-aiohttp`` package)."""
+
+    name = "httpx-aiohttp"
+
+    def _wire(self, limits):
+        import aiohttp
+        from httpx_aiohttp import AiohttpTransport as Wire
+
+        def session() -> aiohttp.ClientSession:
+            connector = aiohttp.TCPConnector(limit=limits.max_connections, limit_per_host=limits.max_connections)
+            return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+        return Wire(limits=limits, client=session)
+
+
+# --- pyreqwest (Rust reqwest + tokio, on its own runtime thread) ---------------------------------
+
+
+class PyreqwestTransport:
+    name = "pyreqwest"
+
+    def __init__(self, pool_size: int = 512) -> None:
+        from pyreqwest import exceptions
+        from pyreqwest.client import ClientBuilder
+
+        self._client = (
+            ClientBuilder().max_connections(pool_size).pool_max_idle_per_host(pool_size)
+            .follow_redirects(False).gzip(True).build()
+        )
+        self._timed_out_errors = (
+            exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError, exceptions.RequestTimeoutError,
+            exceptions.PoolTimeoutError, exceptions.WriteTimeoutError, asyncio.TimeoutError,
+        )
+        self._errors = (exceptions.PyreqwestError, OSError)
+        self._deltas: dict[float, object] = {}
+
+    def _delta(self, seconds: float):
+        cached = self._deltas.get(seconds)
+        if cached is None:
+            from datetime import timedelta
+
+            cached = self._deltas[seconds] = timedelta(seconds=seconds)
+        return cached
+
+    def _builder(self, method, url, headers, body):
+        builder = self._client.request(method, url).headers(dict(headers))
+        if body is not None:
+            builder = builder.body_bytes(body)
+        return builder
+
+    async def request(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamResponse:
+        try:
+            req = self._builder(method, url, headers, body).timeout(self._delta(timeout.total)).build()
+            resp = await req.send()
+            data = bytes(await resp.bytes())
+        except self._timed_out_errors:
+            raise _timed_out(provider) from None
+        except self._errors as exc:
+            raise _unavailable(provider, exc) from None
+        return UpstreamResponse(resp.status, _lower(resp.headers), data)
+
+    async def stream(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamStream:
+        ctx = self._builder(method, url, headers, body).build_streamed()
+        try:
+            resp = await asyncio.wait_for(ctx.__aenter__(), timeout.total)
+        except self._timed_out_errors:
+            raise _timed_out(provider) from None
+        except self._errors as exc:
+            raise _unavailable(provider, exc) from None
+        return _PyreqwestStream(ctx, resp, provider, timeout.total, self._timed_out_errors, self._errors)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+class _PyreqwestStream:
+    def __init__(self, ctx, resp, provider: str, idle: float, timed_out_errors, errors) -> None:
+        self._ctx = ctx
+        self._reader = resp.body_reader
+        self._provider = provider
+        self._idle = idle
+        self._timed_out_errors = timed_out_errors
+        self._errors = errors
+        self.status: int = resp.status
+        self.headers = _lower(resp.headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        read = self._reader.read_chunk
+        try:
+            while True:
+                async with asyncio.timeout(self._idle):  # longest silence between chunks
+                    data = await read()
+                if data is None:
+                    return
+                yield bytes(data)
+        except self._timed_out_errors:
+            raise _timed_out(self._provider) from None
+        except self._errors as exc:
+            raise _unavailable(self._provider, exc) from None
+
+    async def read(self) -> bytes:
+        try:
+            return bytes(await self._reader.bytes())
+        except (*self._timed_out_errors, *self._errors):
+            return b""
+
+    async def aclose(self) -> None:
+        try:
+            await self._ctx.__aexit__(None, None, None)
+        except self._errors:
+            pass
+
+
+# --- hybrid: each kind of exchange on the client measured fastest for it --------------------------
+
+
+class HybridTransport:
+    """Complete answers through pyreqwest, streams through aiohttp.
+
+    The bake-off (benchmarks/results) found pyreqwest cheapest per non-streamed request (the
+    parsing runs in Rust, off the event loop) but dearer per stream chunk (each chunk crosses from
+    its runtime thread back to the loop), where aiohttp's in-loop reads win. Two pools, one per kind.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, pool_size: int = 512) -> None:
+        self._plain = PyreqwestTransport(pool_size)
+        self._streams = AiohttpTransport(pool_size)
+        self.request = self._plain.request
+        self.stream = self._streams.stream
+
+    async def aclose(self) -> None:
+        await self._plain.aclose()
+        await self._streams.aclose()
+
+
+TRANSPORTS: dict[str, type] = {
+    "aiohttp": AiohttpTransport,
+    "httpx": HttpxTransport,
+    "httpx-aiohttp": HttpxAiohttpTransport,
+    "pyreqwest": PyreqwestTransport,
+    "hybrid": HybridTransport,
+}
 
 
 def open_transport(name: str, pool_size: int) -> Transport:
