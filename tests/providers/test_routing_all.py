@@ -220,3 +220,13 @@ def test_the_fakes_reject_what_the_real_apis_reject(auth, key, headers, ok):
     assert (denied is None) == ok
     if denied is not None:
         assert denied.status == 401
+
+
+@pytest.mark.parametrize("name", EMBED_ONLY)
+def test_embeddings_only_refuses_streamed_chat_too(world, name):
+    gateway = world[1]
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=5,
+                   json={"model": f"{name}/x", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"]["code"] == "model_not_chat_capable"
+    assert all(req.path.endswith("/embeddings") or req.path.endswith("/models") for req in world[0].received(name))
