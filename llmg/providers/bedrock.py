@@ -138,6 +138,8 @@ class BedrockProvider(Provider):
                     kind = headers.get(":message-type", "event")
                     if kind == "event":
                         payload = _decode(message.payload) if message.payload else {}
+                        if not isinstance(payload, dict):
+                            raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error")
                         for out in translator.feed(str(headers.get(":event-type", "")), payload):
                             yield out
                     else:  # "exception" (a modelled error) or "error" (a protocol-level one)
