@@ -340,6 +340,7 @@ class VertexAccount:
     public_key: Any = None  # cryptography RSAPublicKey, set once the key file exists
     token_ttl: int = 3599
     token_delay: float = 0.0
+    token_failures: int = 0  # the first N exchanges answer 503, as the token endpoint does in an outage
     # An authorized_user file (gcloud auth application-default login) refreshes with these.
     client_id: str = "fake-client.apps.googleusercontent.com"
     client_secret: str = "fake-client-secret"
@@ -477,6 +478,8 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         fake(request).bump("token_exchanges")
         if vertex.token_delay:
             await asyncio.sleep(vertex.token_delay)
+        if fake(request).events["token_exchanges"] <= vertex.token_failures:
+            return web.json_response({"error": "internal_failure", "error_description": "Backend Error"}, status=503)
         if not request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return web.json_response({"error": "invalid_request", "error_description": "Bad content type"}, status=400)
         form = {k: v[0] for k, v in parse_qs((await request.read()).decode()).items()}

@@ -310,3 +310,18 @@ def test_authorized_user_credentials(start_gateway, tmp_path):
         assert "fake-refresh-token" not in gateway.output() and "fake-client-secret" not in gateway.output()
     finally:
         fake.stop()
+
+
+def test_token_endpoint_outage_is_not_cached(start_gateway, tmp_path):
+    fake, key_file, _ = start_vertex_fake(tmp_path, token_failures=1)
+    try:
+        gateway = start_gateway(vertex_config(fake, key_file))
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token, max_retries=0)
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "x"}])
+        assert err.value.status_code == 502 and err.value.body["type"] == "provider_error"
+        r = client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "x"}])
+        assert r.choices[0].message.content == "echo: x"
+        assert fake.events[EXCHANGES] == 2
+    finally:
+        fake.stop()
