@@ -148,6 +148,20 @@ HEADERS = {
     },
 }
 
+PARAMETERS = {
+    "RequestId": {
+        "name": "x-request-id",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Your own id for this request, echoed in the response's `x-request-id` when it is 1-128 characters "
+            "of letters, digits and `-_.:`; anything else is replaced by a new id (never rejected)."
+        ),
+        "schema": {"type": "string"},
+    },
+}
+_REQUEST_ID_PARAM = {"$ref": "#/components/parameters/RequestId"}
+
 # status -> (component name, description, example message, example type, example code)
 _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
     400: ("BadRequest", "The body is not valid JSON, not an object, or a field has the wrong type or value "
@@ -357,6 +371,16 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _with_request_id(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation accepts the optional `x-request-id` request header (listed before its responses)."""
+    for item in paths.values():
+        for method, operation in item.items():
+            responses = operation.pop("responses")
+            operation["parameters"] = [*operation.get("parameters", []), _REQUEST_ID_PARAM]
+            operation["responses"] = responses
+    return paths
+
+
 @cache
 def build() -> dict[str, Any]:
     """The whole document, built once per process."""
@@ -382,7 +406,7 @@ def build() -> dict[str, Any]:
             {"name": "gateway", "description": "The gateway itself."},
         ],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": _with_request_id(_paths()),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -392,6 +416,7 @@ def build() -> dict[str, Any]:
                 }
             },
             "headers": HEADERS,
+            "parameters": PARAMETERS,
             "responses": {name: _error_response(status) for status, (name, *_) in sorted(_ERRORS.items())},
             "schemas": schemas(),
         },

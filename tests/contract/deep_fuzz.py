@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def run(url: str, token: str, max_examples: int, min_cases: int, extra: list[str
     shown = " ".join(part if "Bearer" not in part else "'Authorization: Bearer ***'" for part in command)
     print(f"$ {shown}", flush=True)
     started = time.monotonic()
-    process = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with tempfile.TemporaryDirectory() as scratch:  # schemathesis keeps a .schemathesis/ cache in its cwd
+        process = subprocess.run(command, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     elapsed = time.monotonic() - started
     sys.stdout.write(process.stdout)
     counts = re.search(r"(\d+) generated, (\d+) passed", process.stdout)
