@@ -363,6 +363,10 @@ def _generation_config(data: dict[str, Any], model: str) -> dict[str, Any]:
                          ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
         if data.get(ours) is not None:
             config[theirs] = data[ours]
+    if data.get("logprobs"):
+        config["responseLogprobs"] = True
+        if data.get("top_logprobs") is not None:
+            config["logprobs"] = data["top_logprobs"]
     fmt = data.get("response_format")
     if isinstance(fmt, dict):
         if fmt.get("type") == "json_object":
@@ -430,6 +434,25 @@ def to_usage(meta: Any) -> dict[str, Any] | None:
     return usage
 
 
+def _token_logprob(candidate: dict[str, Any]) -> dict[str, Any]:
+    token = candidate.get("token") or ""
+    return {"token": token, "logprob": candidate.get("logProbability", 0.0), "bytes": list(token.encode())}
+
+
+def to_logprobs(result: Any) -> dict[str, Any] | None:
+    """Candidate.logprobsResult -> OpenAI choice.logprobs (chosen token per step + that step's top list)."""
+    if not isinstance(result, dict) or not result.get("chosenCandidates"):
+        return None
+    tops = result.get("topCandidates") or []
+    content = []
+    for step, chosen in enumerate(result["chosenCandidates"]):
+        item = _token_logprob(chosen)
+        alternatives = tops[step].get("candidates") or [] if step < len(tops) and isinstance(tops[step], dict) else []
+        item["top_logprobs"] = [_token_logprob(c) for c in alternatives]
+        content.append(item)
+    return {"content": content, "refusal": None}
+
+
 def completion_id(response: dict[str, Any]) -> str:
     rid = response.get("responseId")
     return f"chatcmpl-{rid}" if isinstance(rid, str) and rid else f"chatcmpl-{uuid.uuid4().hex}"
@@ -469,7 +492,7 @@ def to_completion(response: Any, model: str, created: int | None = None) -> dict
         if thoughts:
             message["reasoning_content"] = "".join(thoughts)
         message["refusal"] = None
-        choices.append({"index": index, "message": message, "logprobs": None,
+        choices.append({"index": index, "message": message, "logprobs": to_logprobs(candidate.get("logprobsResult")),
                         "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls))})
     if not choices and (response.get("promptFeedback") or {}).get("blockReason"):
         # The prompt itself was blocked: no candidate at all.
@@ -511,9 +534,9 @@ class StreamMapper:
         self.usage: dict[str, Any] | None = None
         self.blocked = False
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
         return event({"id": self.ident, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                      "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+                      "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]})
 
     def feed(self, response: Any) -> list[bytes]:
         response = _check_error(response)
@@ -529,6 +552,8 @@ class StreamMapper:
             if index not in self.started:
                 self.started.add(index)
                 out.append(self._chunk(index, {"role": "assistant", "content": ""}))
+            # This event's token logprobs ride on its first content chunk (or a chunk of their own).
+            logprobs = to_logprobs(candidate.get("logprobsResult"))
             for part in (candidate.get("content") or {}).get("parts") or []:
                 if "functionCall" in part:
                     n = self.calls.get(index, 0)
@@ -539,8 +564,13 @@ class StreamMapper:
                                                                     "function": {"name": function["name"], "arguments": ""}}]}))
                     out.append(self._chunk(index, {"tool_calls": [{"index": n, "function": {"arguments": function["arguments"]}}]}))
                 elif isinstance(part.get("text"), str) and part["text"]:
-                    key = "reasoning_content" if part.get("thought") else "content"
-                    out.append(self._chunk(index, {key: part["text"]}))
+                    thought = bool(part.get("thought"))
+                    out.append(self._chunk(index, {"reasoning_content" if thought else "content": part["text"]},
+                                           logprobs=None if thought else logprobs))
+                    if not thought:
+                        logprobs = None
+            if logprobs is not None:
+                out.append(self._chunk(index, {}, logprobs=logprobs))
             if candidate.get("finishReason"):
                 self.finished.add(index)
                 out.append(self._chunk(index, {}, finish_reason(candidate["finishReason"], index in self.calls)))

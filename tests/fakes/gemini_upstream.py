@@ -287,12 +287,31 @@ def usage(body: dict, answer: Answer, final: bool = True) -> dict[str, Any]:
     return meta
 
 
+def logprobs_result(text: str, top: int) -> dict[str, Any]:
+    """One step per word-ish token (" word"), each with a made-up log probability and `top` alternatives."""
+    tokens = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+    return {
+        "topCandidates": [{"candidates": [{"token": t, "tokenId": 7, "logProbability": -0.25}] +
+                           [{"token": f"alt{k}", "tokenId": 8 + k, "logProbability": -2.0 - k} for k in range(max(top - 1, 0))]}
+                          for t in tokens],
+        "chosenCandidates": [{"token": t, "tokenId": 7, "logProbability": -0.25} for t in tokens],
+    }
+
+
+def with_logprobs(candidate: dict, body: dict) -> dict:
+    gen = body.get("generationConfig") or {}
+    texts = [p["text"] for p in candidate["content"]["parts"] if "text" in p and not p.get("thought")]
+    if gen.get("responseLogprobs") and texts:
+        candidate["logprobsResult"] = logprobs_result("".join(texts), gen.get("logprobs") or 0)
+    return candidate
+
+
 def full_response(body: dict, model: str, answer: Answer) -> dict[str, Any]:
     n = (body.get("generationConfig") or {}).get("candidateCount") or 1
     parts = ([{"text": answer.thoughts, "thought": True}] if answer.thoughts else []) + answer.parts
     return {
-        "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": answer.finish, "index": i,
-                        "avgLogprobs": -0.1} for i in range(n)],
+        "candidates": [with_logprobs({"content": {"parts": parts, "role": "model"}, "finishReason": answer.finish, "index": i,
+                                      "avgLogprobs": -0.1}, body) for i in range(n)],
         "usageMetadata": usage(body, answer),
         "modelVersion": model + MODEL_VERSION_SUFFIX,
         "responseId": RESPONSE_ID,
@@ -316,7 +335,7 @@ def stream_responses(body: dict, model: str, answer: Answer) -> list[dict[str, A
     out = []
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
-        candidate: dict[str, Any] = {"content": {"parts": [piece], "role": "model"}, "index": 0}
+        candidate: dict[str, Any] = with_logprobs({"content": {"parts": [piece], "role": "model"}, "index": 0}, body)
         if last:
             candidate["finishReason"] = answer.finish
         out.append({"candidates": [candidate], "usageMetadata": usage(body, answer, final=last),

@@ -469,3 +469,17 @@ def test_unsupported_content_part_is_a_clear_400(client):
         client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[{"role": "user", "content": [
             {"type": "video_url", "video_url": {"url": "https://x/y.mp4"}}]}])
     assert "'video_url' is not supported by Gemini" in err.value.message
+
+
+def test_logprobs(client, fake):
+    r = client.chat.completions.create(model="gemini/gemini-2.5-flash", logprobs=True, top_logprobs=2,
+                                       messages=[{"role": "user", "content": "a b"}])
+    assert last_body(fake)["generationConfig"] == {"responseLogprobs": True, "logprobs": 2}
+    content = r.choices[0].logprobs.content
+    assert "".join(t.token for t in content) == r.choices[0].message.content == "echo: a b"
+    assert content[1].logprob == -0.25 and [t.token for t in content[1].top_logprobs] == [" a", "alt0"]
+    assert content[1].bytes == list(b" a")
+    chunks = list(client.chat.completions.create(model="gemini/gemini-2.5-flash", logprobs=True, stream=True,
+                                                 messages=[{"role": "user", "content": "a b c d"}]))
+    streamed = [t.token for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert "".join(streamed) == "echo: a b c d"
