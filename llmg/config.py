@@ -50,7 +50,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     connect_timeout: Seconds = 10.0
     # Upstream connections kept per worker.
     pool_size: Annotated[int, msgspec.Meta(ge=1)] = 512
-    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "aiohttp"
+    # Upstream HTTP client; "hybrid" (pyreqwest for complete answers, aiohttp for streams) won the
+    # bake-off in benchmarks/results. "httpx" stays selectable.
+    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "hybrid"
     access_log: bool = False
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 

@@ -1,9 +1,11 @@
 """The only module that talks HTTP to providers.
 
 A ``Transport`` sends one request and returns the whole answer (``request``) or an open stream
-(``stream``). Two implementations share the interface: aiohttp (the default, measured fastest in
-the gateway) and httpx (selectable with ``server.transport = "httpx"``). One transport, with one
-pooled client, is opened per worker at server start and closed at stop.
+(``stream``). Implementations share the interface, selected by ``server.transport``: aiohttp,
+httpx, httpx over aiohttp (``httpx-aiohttp``), pyreqwest (Rust reqwest), and ``hybrid`` (the
+default: pyreqwest for complete answers, aiohttp for streams; each measured fastest for its kind
+in the benchmarks' transport bake-off). One transport, with its pooled client(s), is opened per
+worker at server start and closed at stop.
 
 Failures are raised as gateway errors here, once: a refused or broken connection is
 ``UpstreamUnavailable`` (502) and a timeout is ``UpstreamTimeout`` (504). Messages name the
