@@ -35,6 +35,12 @@ def test_committed_yaml_parses_to_the_generated_document() -> None:
     assert yaml.safe_load(COMMITTED.read_text(encoding="utf-8")) == msgspec.json.decode(contract.to_json())
 
 
+def test_contract_is_valid_openapi_3_1() -> None:
+    import schemathesis
+
+    schemathesis.openapi.from_dict(contract.build()).validate()  # against the OpenAPI 3.1 meta-schema
+
+
 def test_cli_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(tmp_path: Path) -> None:
     target = tmp_path / "openapi.yaml"
     run = [sys.executable, "-m", "llmg", "contract", "--output", str(target)]
