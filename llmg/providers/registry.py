@@ -118,7 +118,7 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
             total=(section.timeout if section and section.timeout else server.upstream_timeout),
             connect=server.connect_timeout,
         )
-        result.registered[name] = Settings(
+        settings = Settings(
             name=name,
             spec=spec,
             api_key=key or None,
@@ -128,7 +128,29 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
             models=section.models if section else None,
             params=dict(section.params) if section else {},
         )
+        _check_adapter(loaded, settings)
+        result.registered[name] = settings
     return result
+
+
+class _NoTransport:
+    """Stands in for the transport while adapters validate their settings at plan time."""
+
+    name = "unopened"
+
+    def __getattr__(self, attr: str):
+        raise RuntimeError("adapters must not do I/O while they are constructed")
+
+
+def _check_adapter(loaded: LoadedConfig, settings: Settings) -> None:
+    """Build the adapter once, without a transport, so that its own settings checks (params,
+    regions, credentials files) fail here, at start-up and in check-config, as a ConfigError
+    naming the key, instead of as a traceback from inside a worker."""
+    try:
+        adapter_class(settings.spec)(settings, _NoTransport())  # type: ignore[arg-type]
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(loaded.source) else f"{loaded.source}: {message}") from None
 
 
 def adapter_class(spec: ProviderSpec) -> type[Provider]:

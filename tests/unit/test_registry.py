@@ -85,3 +85,10 @@ def test_optional_catalogue_header_only_when_its_variable_is_set() -> None:
     assert "x-title" not in without
     with_title = resolve("", {"OPENROUTER_API_KEY": "k", "OPENROUTER_APP_NAME": "MyApp"}).registered["openrouter"].headers
     assert with_title["x-title"] == "MyApp"
+
+
+def test_adapter_settings_are_checked_at_plan_time() -> None:
+    # An adapter's own checks (here Anthropic's params) fail as a ConfigError naming the key,
+    # before any worker starts, and in check-config too.
+    with pytest.raises(ConfigError, match=r"^t: providers.anthropic.params.default_max_tokens"):
+        resolve('[providers.anthropic]\napi_key = "k"\nparams = { default_max_tokens = -3 }\n', {})
