@@ -16,6 +16,7 @@ committed file is not what this module builds; ``GET /openapi.json`` serves the 
 from __future__ import annotations
 
 import copy
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -374,7 +375,7 @@ def _paths() -> dict[str, Any]:
 def _with_request_id(paths: dict[str, Any]) -> dict[str, Any]:
     """Every operation accepts the optional `x-request-id` request header (listed before its responses)."""
     for item in paths.values():
-        for method, operation in item.items():
+        for operation in item.values():
             responses = operation.pop("responses")
             operation["parameters"] = [*operation.get("parameters", []), _REQUEST_ID_PARAM]
             operation["responses"] = responses
@@ -449,8 +450,6 @@ DEFAULT_PATH = "contracts/openapi.yaml"
 
 def command(args: Any) -> int:
     """``llmg contract [--output PATH] [--check]`` (wired in llmg.cli)."""
-    import sys
-
     text = to_yaml()
     if args.output == "-":
         sys.stdout.write(text)
