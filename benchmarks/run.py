@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import report, sse_client, tools
+from . import client, report, tools
 from .gateway import Gateway
 from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, MODEL, UPSTREAM_KEY, request_body
 from .upstream import Upstream
@@ -82,8 +82,8 @@ class Bench:
     def measure_sse(self, server, target: str, concurrency: int, **extra) -> dict:
         auth = f"Bearer {UPSTREAM_KEY if target == 'direct' else GATEWAY_TOKEN}"
         body = self.bodies[target, "stream"].read_bytes()
-        sse_client.measure(server.url + CHAT, body, auth, concurrency, self.warmup)
-        result = sse_client.measure(server.url + CHAT, body, auth, concurrency, self.duration)
+        client.measure(server.url + CHAT, body, auth, concurrency, self.warmup)
+        result = client.measure(server.url + CHAT, body, auth, concurrency, self.duration)
         row = {"kind": "stream", "target": target, "concurrency": concurrency, **extra, **result}
         self.rows.append(row)
         self.log(

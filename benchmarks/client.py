@@ -1,4 +1,4 @@
-"""A small measured streaming client: time to first chunk and chunks/s, which wrk and hey cannot see.
+"""Our own small measured HTTP client: time to first chunk and chunks/s, which wrk and hey cannot see.
 
 wrk and hey time a streamed response as a whole. This client speaks HTTP/1.1 itself over asyncio
 (uvloop) keep-alive connections, decodes the chunked body as it arrives, and records per request:
@@ -6,6 +6,9 @@ wrk and hey time a streamed response as a whole. This client speaks HTTP/1.1 its
   - the number of SSE events (``data:`` lines) until ``[DONE]``, giving chunks/s overall.
 The same client, request and connection count measure the direct and the gateway scenarios, so its
 own overhead cancels out of the "added" figures.
+
+``measure_plain`` is the same loop for non-streamed requests (status + Content-Length body): the
+test suite uses it to exercise the results writer without the published tools.
 """
 
 from __future__ import annotations
@@ -66,14 +69,59 @@ async def _one_connection(host: str, port: int, request: bytes, stop_at: float, 
         writer.close()
 
 
-async def _run(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+def _request(url: str, body: bytes, auth: str, accept: str) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = (
         f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {auth}\r\n"
-        f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+        f"Content-Type: application/json\r\nAccept: {accept}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+    return host, port, request
+
+
+async def _plain_connection(host: str, port: int, request: bytes, stop_at: float, out: dict) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            out["latency"].append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                out["errors"] += 1
+    finally:
+        writer.close()
+
+
+async def _run_plain(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+    host, port, request = _request(url, body, auth, "application/json")
+    out: dict = {"latency": [], "errors": 0}
+    started = time.perf_counter()
+    stop_at = started + duration
+    await asyncio.gather(*(_plain_connection(host, port, request, stop_at, out) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    lat = sorted(out["latency"])
+    return {
+        "tool": "llmg-client",
+        "requests": len(lat),
+        "seconds": elapsed,
+        "rps": len(lat) / elapsed,
+        "errors": out["errors"],
+        "p50_ms": _percentile(lat, 50),
+        "p90_ms": _percentile(lat, 90),
+        "p99_ms": _percentile(lat, 99),
+    }
+
+
+async def _run(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+    host, port, request = _request(url, body, auth, "text/event-stream")
     out: dict = {"ttfc": [], "total": [], "events": 0, "streams": 0, "errors": 0}
     started = time.perf_counter()
     stop_at = started + duration
@@ -82,7 +130,7 @@ async def _run(url: str, body: bytes, auth: str, concurrency: int, duration: flo
     ttfc = sorted(out["ttfc"])
     total = sorted(out["total"])
     return {
-        "tool": "llmg-sse-client",
+        "tool": "llmg-client",
         "streams": out["streams"],
         "errors": out["errors"],
         "seconds": elapsed,
@@ -97,10 +145,19 @@ async def _run(url: str, body: bytes, auth: str, concurrency: int, duration: flo
     }
 
 
-def measure(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+def _go(coro):
     try:
         import uvloop
-
-        return uvloop.run(_run(url, body, auth, concurrency, duration))
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return asyncio.run(_run(url, body, auth, concurrency, duration))
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def measure(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+    """Streamed requests: TTFC percentiles and chunks/s."""
+    return _go(_run(url, body, auth, concurrency, duration))
+
+
+def measure_plain(url: str, body: bytes, auth: str, concurrency: int, duration: float) -> dict:
+    """Non-streamed requests: req/s and latency percentiles, shaped like the wrk results."""
+    return _go(_run_plain(url, body, auth, concurrency, duration))
