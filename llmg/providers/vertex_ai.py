@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 import msgspec
 
+from ..config import ConfigError
 from ..errors import GatewayError, ProviderError, from_upstream
 from ..transport import Timeout
 from . import gemini_map as gm
@@ -212,26 +213,24 @@ class VertexAIProvider(GeminiProvider):
         super().__init__(settings, transport)
         env = os.environ if environ is None else environ
         params = settings.params
-        self.problem: str | None = None
-        self.tokens: TokenSource | None = None
-        info: dict[str, Any] = {}
+        where = f"providers.{self.name}.params"
+        # Settings problems stop start-up (and show in check-config) as ConfigErrors naming the key.
         path = params.get("credentials_file") or env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if not path:
+            raise ConfigError(f"{where}.credentials_file: not set and $GOOGLE_APPLICATION_CREDENTIALS is empty; "
+                              "Vertex AI needs a service-account (or authorized_user) JSON key file")
         try:
-            if not path:
-                raise CredentialsError("no credentials: set providers.vertex_ai.params.credentials_file or $GOOGLE_APPLICATION_CREDENTIALS")
             info = load_credentials(str(path))
             self.tokens = TokenSource(info, transport, self.name, Timeout(total=30.0, connect=self.timeout.connect))
         except CredentialsError as exc:
-            self.problem = str(exc)
+            raise ConfigError(f"{where}.credentials_file: {exc}") from None
         project = params.get("project") or params.get("project_id") or info.get("project_id") or env.get("GOOGLE_CLOUD_PROJECT")
         location = params.get("location") or env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION
-        if not self.problem and not project:
-            self.problem = "no project: set providers.vertex_ai.params.project or $GOOGLE_CLOUD_PROJECT"
+        if not project:
+            raise ConfigError(f"{where}.project: not set, not in the key file and $GOOGLE_CLOUD_PROJECT is empty")
         for what, value in (("project", project), ("location", location)):
-            if not self.problem and not _NAME.match(str(value)):
-                self.problem = f"{what} {str(value)[:64]!r} is not a valid Google Cloud {what} name"
-        if self.problem:
-            log.error("%s: cannot call Vertex AI: %s", self.name, self.problem)
+            if not isinstance(value, str) or not _NAME.match(value):
+                raise ConfigError(f"{where}.{what}: {str(value)[:64]!r} is not a valid Google Cloud {what} name")
         host = self.base_url or host_for(str(location))
         self.models_root = f"{host}/v1/projects/{project}/locations/{location}/publishers/google/models"
         self._auth: tuple[str, dict[str, str], dict[str, str]] | None = None
@@ -240,8 +239,6 @@ class VertexAIProvider(GeminiProvider):
         return f"{self.models_root}/{quote(model, safe='')}:{method}"
 
     async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
-        if self.tokens is None:
-            raise ProviderError(f"{self.name}: {self.problem}", code="provider_misconfigured")
         token = await self.tokens.token()
         cached = self._auth
         if cached is None or cached[0] != token:  # two header dicts per token, not per request
@@ -258,8 +255,7 @@ class VertexAIProvider(GeminiProvider):
         return Reply(_encode(to_embeddings(answer, data, call.model)))
 
     async def aclose(self) -> None:
-        if self.tokens is not None:
-            await self.tokens.aclose()
+        await self.tokens.aclose()
 
     async def list_models(self) -> list[str]:
         # Vertex lists publisher models only in v1beta1 and per publisher: the catalogue's list it is.

@@ -16,6 +16,8 @@ import httpx
 import openai
 import pytest
 
+from llmg.config import ConfigError, parse
+from llmg.providers.registry import plan
 from llmg.providers.vertex_ai import host_for
 from tests.fakes import gemini_upstream
 from tests.fakes.gemini_upstream import SIGNATURE, TOOL_ARGS, VertexAccount
@@ -256,16 +258,36 @@ def test_signature_from_another_key_is_an_auth_failure(tmp_path):
         fake.stop()
 
 
-def test_missing_credentials_file_is_a_clear_error(start_gateway, tmp_path):
-    gateway = start_gateway(f"""
+def test_missing_credentials_file_stops_start_up_cleanly(tmp_path):
+    gateway = GatewayProcess(f"""
 [providers.vertex_ai]
 params = {{ credentials_file = "{tmp_path}/nope.json", project = "p1" }}
 """)
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth,
-                   json={"model": "vertex_ai/gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]})
-    assert r.status_code == 502
-    assert r.json()["error"]["code"] == "provider_misconfigured"
-    assert "cannot read credentials file" in r.json()["error"]["message"]
+    with pytest.raises(RuntimeError) as err:
+        gateway.start()
+    output = str(err.value)
+    assert "providers.vertex_ai.params.credentials_file: cannot read credentials file" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("params,message", [
+    ('location = "us central1"', "providers.vertex_ai.params.location: 'us central1' is not a valid Google Cloud location name"),
+    ('project = "../admin"', "providers.vertex_ai.params.project: '../admin' is not a valid Google Cloud project name"),
+])
+def test_bad_project_or_location_is_a_config_error(tmp_path, params, message):
+    info, _ = gemini_upstream.make_service_account("http://127.0.0.1:9/token", PROJECT)
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(info))
+    with pytest.raises(ConfigError) as err:
+        plan(parse(f'[providers.vertex_ai]\nparams = {{ credentials_file = "{key_file}", {params} }}\n', "t", {}), {})
+    assert message in str(err.value)
+
+
+def test_key_file_without_private_key_is_a_config_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": "service_account", "client_email": "a@b", "private_key": "not a pem"}))
+    with pytest.raises(ConfigError, match="private_key is not a usable PEM RSA key"):
+        plan(parse(f'[providers.vertex_ai]\nparams = {{ credentials_file = "{bad}", project = "p1" }}\n', "t", {}), {})
 
 
 def test_project_and_location_from_params_and_env(start_gateway, tmp_path):
