@@ -115,16 +115,26 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes]) -> None:
     """
     response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
     assert response is not None
+    ended = False
     try:
         async for chunk in chunks:
-            await response.send(chunk)
+            if ended:
+                continue  # nothing may follow [DONE]; keep draining so the upstream is read to its end
+            if chunk.endswith(DONE):
+                # The last event and the chunked-body terminator go out in one write, not two.
+                await response.send(chunk, end_stream=True)
+                ended = True
+            else:
+                await response.send(chunk)
     except GatewayError as exc:
-        await response.send(exc.event() + DONE)
+        if not ended:
+            await response.send(exc.event() + DONE)
     except Exception:
         _log.exception("stream failed after it started")
-        await response.send(ProviderError("stream interrupted", code="stream_error").event() + DONE)
+        if not ended:
+            await response.send(ProviderError("stream interrupted", code="stream_error").event() + DONE)
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-    await response.eof()
+    await response.eof()  # a no-op when the [DONE] chunk already ended the body
