@@ -38,12 +38,21 @@ async def _one_connection(host: str, port: int, request: bytes, stop_at: float, 
             done = False
             lower = head.lower()
             if status != 200 or b"transfer-encoding: chunked" not in lower:
-                out["errors"] += 1
+                # Not chunked: a sized body. Valid for a stream whose events all arrived at once
+                # (the gateway then answers with Content-Length); anything but 200 is an error.
                 length = 0
                 for line in lower.split(b"\r\n"):
                     if line.startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
-                await reader.readexactly(length)
+                data = await reader.readexactly(length)
+                first = time.perf_counter()
+                if status != 200 or b"[DONE]" not in data:
+                    out["errors"] += 1
+                    continue
+                out["ttfc"].append((first - t0) * 1000)
+                out["total"].append((first - t0) * 1000)
+                out["events"] += data.count(b"data:")
+                out["streams"] += 1
                 continue
             while True:
                 size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
