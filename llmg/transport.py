@@ -310,7 +310,7 @@ class PyreqwestTransport:
         return cached
 
     def _builder(self, method, url, headers, body):
-        builder = self._client.request(method, url).headers(dict(headers))
+        builder = self._client.request(method, url).headers(headers)
         if body is not None:
             builder = builder.body_bytes(body)
         return builder
