@@ -73,7 +73,7 @@ class Bench:
             row["peak_rss_mb"] = [round(m, 1) for m in server.peak_rss_mb()]
         self.rows.append(row)
         self.log(
-            f"  {tool:3} {kind:6} {target:7} w{extra.get('workers', '-')} c{concurrency:<3} "
+            f"  {tool:3} {kind:6} {target:7} w{extra.get('workers', '-')} c{concurrency:<3} {extra.get('transport', ''):13} "
             f"{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.3f}  p99 {result['p99_ms']:7.3f} ms"
             f"  errors {result['errors']}"
         )
@@ -150,13 +150,19 @@ class Bench:
         from llmg.transport import TRANSPORTS
 
         names = self.args.transports.split(",") if self.args.transports else list(TRANSPORTS)
-        self.log(f"transport bake-off inside the gateway (1 worker, c64): {', '.join(names)}")
-        for name in names:
-            gw = Gateway(free_port(), upstream.url, workers=1, transport=name).start()
-            try:
+        rounds = 1 if self.args.quick else 2
+        self.log(f"transport bake-off inside the gateway (1 worker, c64, {rounds} round(s), best kept): {', '.join(names)}")
+        # All candidates run side by side and are measured in turn, round after round, so a burst
+        # of load from elsewhere on the machine does not land on one transport only.
+        gateways = {name: Gateway(free_port(), upstream.url, workers=1, transport=name).start() for name in names}
+        try:
+            for round_no in range(1, rounds + 1):
                 for kind in self.kinds:
-                    self.measure("wrk", gw, "gateway", kind, 64, workers=1, transport=name, section="transports")
-            finally:
+                    for name, gw in gateways.items():
+                        self.measure("wrk", gw, "gateway", kind, 64, workers=1, transport=name,
+                                     section="transports", round=round_no)
+        finally:
+            for gw in gateways.values():
                 gw.stop()
 
     def soak(self, upstream: Upstream) -> dict:
@@ -166,7 +172,7 @@ class Bench:
         samples = [{"requests": 0, "rss_mb": round(gw.rss_mb()[0], 1)}]
         done = errors = 0
         try:
-            step = 2.0 if self.args.quick else 4.0
+            step = 1.0 if self.args.quick else 2.0
             while done < total:
                 r = self.load("wrk", gw.url, "gateway", "plain", 64, step)
                 done += r["requests"]
@@ -206,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport
-    paths = report.write(data, Path(args.out))
+    out = Path(args.out)
+    paths = report.write(data, out)
+    if out.resolve() == RESULTS and report.update_readme(RESULTS.parent.parent / "README.md", data):
+        paths.append(RESULTS.parent.parent / "README.md")
     for path in paths:
         print(path)
     return 0
