@@ -324,7 +324,8 @@ class PyreqwestTransport:
             raise _timed_out(provider) from None
         except self._errors as exc:
             raise _unavailable(provider, exc) from None
-        return UpstreamResponse(resp.status, _lower(resp.headers), data)
+        # pyreqwest's HeaderMap is already a case-insensitive mapping with lower-case keys: no copy.
+        return UpstreamResponse(resp.status, resp.headers, data)
 
     async def stream(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamStream:
         ctx = self._builder(method, url, headers, body).build_streamed()
