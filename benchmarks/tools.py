@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk" / "post.lua"
 
 # binary or file that must exist -> Debian package providing it
-_NEEDED = {"wrk": "wrk", "hey": "hey", "nginx": "nginx-light", ECHO_MODULE: "libnginx-mod-http-echo"}
+_NEEDED = {"wrk": "wrk", "hey": "hey", "nginx": "nginx", ECHO_MODULE: "libnginx-mod-http-echo"}
 
 
 def missing_packages() -> list[str]:
@@ -52,7 +52,7 @@ def tool_versions() -> dict[str, str]:
     out = {}
     for cmd, args in (("wrk", ["-v"]), ("nginx", ["-v"])):
         r = subprocess.run([cmd, *args], capture_output=True, text=True)
-        out[cmd] = (r.stdout + r.stderr).strip().splitlines()[0]
+        out[cmd] = (r.stdout + r.stderr).strip().splitlines()[0].split(" [")[0].replace("nginx version: ", "")
     r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "hey"], capture_output=True, text=True)
     out["hey"] = r.stdout.strip() or "unknown"
     r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-http-echo"], capture_output=True, text=True)

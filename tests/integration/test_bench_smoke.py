@@ -59,7 +59,7 @@ def test_tiny_run_is_measured_and_written(openai_fake, openai_gateway, tmp_path)
     sse = [c for c in saved["comparisons"] if c["section"] == "sse"]
     assert sse[0]["added_ttfc_p50_ms"] == rows[3]["ttfc_p50_ms"] - rows[1]["ttfc_p50_ms"]
     by_name = {t["target"]: t for t in saved["targets"]}
-    assert by_name["stream: added TTFC p50 at c1"]["measured"] == sse[0]["added_ttfc_p50_ms"]
+    assert by_name["stream: added TTFC p50 at c1 (ms)"]["measured"] == sse[0]["added_ttfc_p50_ms"]
     assert by_name["1 worker, c64, non-streamed: req/s"]["measured"] is None  # c64 was not run
     table = paths[1].read_text()
     assert "| plain | 2 | gateway, 1 worker |" in table and "| 1 | gateway |" in table
