@@ -239,6 +239,11 @@ def markdown(data: dict) -> str:
     lines += ["", f"**Memory soak**: {soak['requests']:,} non-streamed requests at c64 through 1 worker, {soak['errors']} errors; "
               f"RSS (MB) by requests served: " + ", ".join(f"{s['requests']:,}: {s['rss_mb']:.1f}" for s in soak["samples"][:: max(1, len(soak['samples']) // 8)])
               + f"; end {soak['rss_end_mb']:.1f}, peak {soak['peak_rss_mb']:.1f}, growth over the second half {soak['growth_second_half_mb']:+.1f}."]
+    prof = data.get("profile")
+    if prof and "by_package" in prof:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in list(prof["by_package"].items())[:6])
+        lines += ["", f"**Profile** ({prof['scenario']}; py-spy, all threads): self time by package: {shares}. "
+                  "Top frames: [profile.md](profile.md)."]
     return "\n".join(lines) + "\n"
 
 
@@ -313,6 +318,11 @@ def write(data: dict, out: Path) -> list[Path]:
     data["targets"] = targets(data["rows"], data["comparisons"], data["soak"])
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "results.png"]
+    if data.get("profile"):
+        from .profile import markdown as profile_markdown
+
+        (out / "profile.md").write_text(profile_markdown(data["profile"]))
+        paths.append(out / "profile.md")
     paths[0].write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
     paths[1].write_text(markdown(data))
     chart(data, paths[2])

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import client, report, tools
+from . import client, profile, report, tools
 from .gateway import Gateway
 from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, MODEL, UPSTREAM_KEY, request_body
 from .upstream import Upstream
@@ -107,12 +107,13 @@ class Bench:
             self.streams(upstream)
             self.hey_crosscheck(upstream)
             self.transports(upstream)
+            prof = self.profile(upstream)
             soak = self.soak(upstream)
         finally:
             upstream.stop()
         meta["loadavg_end"] = os.getloadavg()
         meta["wall_s"] = round(time.monotonic() - started, 1)
-        return {"meta": meta, "rows": self.rows, "soak": soak}
+        return {"meta": meta, "rows": self.rows, "soak": soak, "profile": prof}
 
     def proxy_overhead(self, upstream: Upstream) -> None:
         self.log("proxy overhead (wrk): direct vs gateway, same request, same run")
@@ -164,6 +165,27 @@ class Bench:
         finally:
             for gw in gateways.values():
                 gw.stop()
+
+    def profile(self, upstream: Upstream) -> dict:
+        scenario = f"non-streamed chat, wrk c64, 1 worker, transport {self.args.transport}"
+        self.log(f"profile (py-spy): {scenario}")
+        gw = Gateway(free_port(), upstream.url, workers=1, transport=self.args.transport).start()
+        raw = Path(self._tmp.name) / "profile.txt"
+        try:
+            self.load("wrk", gw.url, "gateway", "plain", 64, self.warmup)
+            spy = profile.start(gw.workers_pids()[0], self.duration, raw)
+            if spy is None:
+                return {"scenario": scenario, "error": "py-spy not installed (bench extra)"}
+            self.load("wrk", gw.url, "gateway", "plain", 64, self.duration + 1)
+            _, err = spy.communicate(timeout=60)
+        finally:
+            gw.stop()
+        if spy.returncode != 0 or not raw.exists():
+            return {"scenario": scenario, "error": f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}"}
+        result = {"scenario": scenario, **profile.summarise(raw)}
+        top = ", ".join(f"{k} {v:.0%}" for k, v in list(result["by_package"].items())[:5])
+        self.log(f"  {result['samples']} samples; self time by package: {top}")
+        return result
 
     def soak(self, upstream: Upstream) -> dict:
         total = 10_000 if self.args.quick else 100_000
