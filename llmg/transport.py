@@ -292,7 +292,8 @@ class PyreqwestTransport:
 
         self._client = (
             ClientBuilder().max_connections(pool_size).pool_max_idle_per_host(pool_size)
-            .follow_redirects(False).gzip(True).build()
+            # Like the aiohttp client: no proxy from the environment, no redirects followed.
+            .no_proxy().follow_redirects(False).gzip(True).build()
         )
         self._timed_out_errors = (
             exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError, exceptions.RequestTimeoutError,
