@@ -191,8 +191,8 @@ def markdown(data: dict) -> str:
         "",
         "**Proxy overhead** (wrk; latency in ms; added = gateway − direct at the same percentile)",
         "",
-        "| kind | conc. | target | req/s | p50 | p90 | p99 | added p50 | added p90 | added p99 | gw/direct req/s | errors | CPU s / 1k req | peak RSS MB/worker |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| kind | conc. | target | req/s | p50 | p90 | p99 | added p50 | added p90 | added p99 | gw/direct req/s | errors | CPU s / 1k req | peak RSS MB/worker | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     comps = data["comparisons"]
     for r in rows:
@@ -205,7 +205,7 @@ def markdown(data: dict) -> str:
         lines.append(
             f"| {r['kind']} | {r['concurrency']} | {label} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} "
             f"| {_f(c.get('added_p50_ms'), 3)} | {_f(c.get('added_p90_ms'), 3)} | {_f(c.get('added_p99_ms'), 3)} "
-            f"| {_f(c.get('rps_ratio'), 3)} | {r['errors']} | {_f(r.get('cpu_s_per_1k'), 3)} | {rss} |"
+            f"| {_f(c.get('rps_ratio'), 3)} | {r['errors']} | {_f(r.get('cpu_s_per_1k'), 3)} | {rss} | {_f(r.get('loadavg_1m'))} |"
         )
     lines += [
         "",

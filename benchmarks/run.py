@@ -67,7 +67,8 @@ class Bench:
         cpu0 = server.cpu_seconds()
         result = self.load(tool, server.url, target, kind, concurrency, self.duration)
         cpu = server.cpu_seconds() - cpu0
-        row = {"kind": kind, "target": target, "concurrency": concurrency, **extra, **result}
+        row = {"kind": kind, "target": target, "concurrency": concurrency, **extra, **result,
+               "loadavg_1m": round(os.getloadavg()[0], 2)}
         row["cpu_s_per_1k"] = cpu / result["requests"] * 1000 if result["requests"] else None
         if isinstance(server, Gateway):
             row["peak_rss_mb"] = [round(m, 1) for m in server.peak_rss_mb()]
@@ -84,7 +85,8 @@ class Bench:
         body = self.bodies[target, "stream"].read_bytes()
         client.measure(server.url + CHAT, body, auth, concurrency, self.warmup)
         result = client.measure(server.url + CHAT, body, auth, concurrency, self.duration)
-        row = {"kind": "stream", "target": target, "concurrency": concurrency, **extra, **result}
+        row = {"kind": "stream", "target": target, "concurrency": concurrency, **extra, **result,
+               "loadavg_1m": round(os.getloadavg()[0], 2)}
         self.rows.append(row)
         self.log(
             f"  sse {target:7} w{extra.get('workers', '-')} c{concurrency:<3} TTFC p50 {result['ttfc_p50_ms']:.3f} "
