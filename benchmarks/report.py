@@ -347,7 +347,7 @@ def update_readme(readme: Path, data: dict) -> bool:
         "the upstream alone; \"added\" = gateway − direct at the same percentile. Reproduce with `./dev bench`\n"
         "(or `./dev bench --quick`); method, tools and profile notes: [benchmarks/README.md](benchmarks/README.md);\n"
         "all figures: [benchmarks/results/](benchmarks/results/results.md).\n\n"
-        + markdown(data)
+        + markdown(data).replace("](profile.md)", "](benchmarks/results/profile.md)")
         + "\n![benchmark chart](benchmarks/results/results.png)\n"
     )
     readme.write_text(head + README_START + "\n" + section + README_END + tail)
