@@ -33,9 +33,9 @@ import msgspec
 
 from ..errors import GatewayError, ProviderError, from_upstream
 from ..streaming import relay_sse
-from ..transport import Timeout, Transport, UpstreamStream
+from ..transport import Timeout, Transport
 from .base import Call, Provider, Reply, Settings, closing
-from .token_cache import Token, TokenCache
+from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 
 _decode = msgspec.json.decode
 
@@ -182,38 +182,17 @@ class CopilotProvider(Provider):
                 return ids
         return await super().list_models()
 
+    def _chat_url(self) -> str:
+        return f"{self.api_base}/chat/completions"  # api_base comes with the token (endpoints.api)
+
     async def chat(self, call: Call) -> Reply:
-        body = call.upstream_body()
-        for attempt in (0, 1):
-            token = await self.tokens.get()
-            resp = await self.transport.request("POST", f"{self.api_base}/chat/completions", headers=self._headers(token, call, False),
-                                                body=body, timeout=self.timeout, provider=self.name)
-            if resp.status == 401 and attempt == 0:
-                self.tokens.invalidate(token)  # expired or revoked early: one fresh token, one retry
-                continue
-            if resp.status >= 300:
-                raise self.upstream_error(resp.status, resp.body, resp.headers)
-            return Reply(resp.body)
-        raise AssertionError("unreachable")
+        resp = await post_with_token(self, self.tokens, self._chat_url, call.upstream_body(),
+                                     lambda token: self._headers(token, call, False))
+        return Reply(resp.body)
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        body = call.upstream_body()
-        stream: UpstreamStream | None = None
-        for attempt in (0, 1):
-            token = await self.tokens.get()
-            stream = await self.transport.stream("POST", f"{self.api_base}/chat/completions", headers=self._headers(token, call, True),
-                                                 body=body, timeout=self.timeout, provider=self.name)
-            if stream.status < 300:
-                break
-            try:
-                error_body = await stream.read()
-            finally:
-                await stream.aclose()
-            if stream.status == 401 and attempt == 0:
-                self.tokens.invalidate(token)
-                continue
-            raise self.upstream_error(stream.status, error_body, stream.headers)
-        assert stream is not None
+        stream = await stream_with_token(self, self.tokens, self._chat_url, call.upstream_body(),
+                                         lambda token: self._headers(token, call, True))
         return closing(stream, relay_sse(stream.chunks()))
 
 

@@ -30,8 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: base imports nothing from here
+    from ..transport import UpstreamResponse, UpstreamStream
+    from .base import Provider
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,3 +106,48 @@ class TokenCache:
             usable = min(usable, float(token.refresh_in))
         self._value = token.value
         self._deadline = self._clock() + usable
+
+
+# --- sending with a cached token: one fresh token and one retry on 401 ----------------------------
+
+HeadersFor = Callable[[str], Mapping[str, str]]
+# A URL may depend on what the token exchange returned (Copilot's endpoints.api): pass a callable,
+# evaluated after the token is known.
+Url = str | Callable[[], str]
+
+
+async def post_with_token(provider: Provider, tokens: TokenCache, url: Url, body: bytes, headers_for: HeadersFor) -> UpstreamResponse:
+    """POST with the cached token; a 401 (token revoked or expired early) gets one fresh token and
+    one retry. Returns a 2xx answer, or raises the mapped GatewayError."""
+    for attempt in (0, 1):
+        token = await tokens.get()
+        resp = await provider.transport.request(
+            "POST", url if isinstance(url, str) else url(), headers=headers_for(token), body=body, timeout=provider.timeout, provider=provider.name
+        )
+        if resp.status == 401 and attempt == 0:
+            tokens.invalidate(token)
+            continue
+        if resp.status >= 300:
+            raise provider.upstream_error(resp.status, resp.body, resp.headers)
+        return resp
+    raise AssertionError("unreachable")
+
+
+async def stream_with_token(provider: Provider, tokens: TokenCache, url: Url, body: bytes, headers_for: HeadersFor) -> UpstreamStream:
+    """The streaming twin of ``post_with_token``: an open 2xx stream, or the mapped GatewayError."""
+    for attempt in (0, 1):
+        token = await tokens.get()
+        stream = await provider.transport.stream(
+            "POST", url if isinstance(url, str) else url(), headers=headers_for(token), body=body, timeout=provider.timeout, provider=provider.name
+        )
+        if stream.status < 300:
+            return stream
+        try:
+            error_body = await stream.read()
+        finally:
+            await stream.aclose()
+        if stream.status == 401 and attempt == 0:
+            tokens.invalidate(token)
+            continue
+        raise provider.upstream_error(stream.status, error_body, stream.headers)
+    raise AssertionError("unreachable")

@@ -26,9 +26,8 @@ import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
 from ..streaming import DONE, SSEParser
-from ..transport import UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
-from .token_cache import Token, TokenCache
+from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -313,38 +312,13 @@ class WatsonxProvider(Provider):
         return {**self.headers, "authorization": f"Bearer {token}", "accept": accept}
 
     async def chat(self, call: Call) -> Reply:
-        body = self._body(call)
-        for attempt in (0, 1):
-            token = await self.tokens.get()
-            resp = await self.transport.request("POST", self.chat_url, headers=self._headers(token), body=body,
-                                                timeout=self.timeout, provider=self.name)
-            if resp.status == 401 and attempt == 0:
-                self.tokens.invalidate(token)  # expired or revoked early: one fresh token, one retry
-                continue
-            if resp.status >= 300:
-                raise self.upstream_error(resp.status, resp.body, resp.headers)
-            return Reply(_encode(chat_response(_decode(resp.body), call.model)))
-        raise AssertionError("unreachable")
+        resp = await post_with_token(self, self.tokens, self.chat_url, self._body(call), self._headers)
+        return Reply(_encode(chat_response(_decode(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        body = self._body(call)
         include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
-        stream: UpstreamStream | None = None
-        for attempt in (0, 1):
-            token = await self.tokens.get()
-            stream = await self.transport.stream("POST", self.stream_url, headers=self._headers(token, "text/event-stream"),
-                                                 body=body, timeout=self.timeout, provider=self.name)
-            if stream.status < 300:
-                break
-            try:
-                error_body = await stream.read()
-            finally:
-                await stream.aclose()
-            if stream.status == 401 and attempt == 0:
-                self.tokens.invalidate(token)
-                continue
-            raise self.upstream_error(stream.status, error_body, stream.headers)
-        assert stream is not None
+        stream = await stream_with_token(self, self.tokens, self.stream_url, self._body(call),
+                                         lambda token: self._headers(token, "text/event-stream"))
         return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)))
 
 
