@@ -97,11 +97,19 @@ async def _plain_connection(host: str, port: int, request: bytes, stop_at: float
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.lower().split(b"\r\n"):
-                if line.startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            lower = head.lower()
+            if b"transfer-encoding: chunked" in lower:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    await reader.readexactly(size + 2)  # data + CRLF (the last one: the final CRLF)
+                    if size == 0:
+                        break
+            else:
+                length = 0
+                for line in lower.split(b"\r\n"):
+                    if line.startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
             out["latency"].append((time.perf_counter() - t0) * 1000)
             if status != 200:
                 out["errors"] += 1

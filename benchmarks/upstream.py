@@ -125,7 +125,7 @@ class Upstream:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGQUIT)
+            os.killpg(self.proc.pid, signal.SIGTERM)  # fast shutdown: no waiting on keep-alive clients
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
