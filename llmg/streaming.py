@@ -83,6 +83,28 @@ class SSEParser:
             self._event, self._data = None, []
 
 
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    """Every complete event of an SSE body as it arrives, plus one the upstream left unterminated."""
+    parser = SSEParser()
+    async for chunk in chunks:
+        for item in parser.feed(chunk):
+            yield item
+    for item in parser.close():
+        yield item
+
+
+def event_json(data: str, provider: str) -> object | None:
+    """The JSON payload of one upstream event: None for an empty or ``[DONE]`` event, and a
+    ProviderError (never a traceback) for one that is not JSON."""
+    data = data.strip()
+    if not data or data == "[DONE]":
+        return None
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        raise ProviderError(f"{provider}: malformed stream event", code="stream_error") from None
+
+
 async def relay_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Pass an OpenAI-format SSE body through unchanged, adding ``[DONE]`` if the upstream left it out.
 

@@ -17,7 +17,7 @@ import msgspec
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
-from ..streaming import SSEParser
+from ..streaming import sse_events
 from ..transport import Timeout, UpstreamStream
 from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing
@@ -63,21 +63,15 @@ class AnthropicProvider(Provider):
         return closing(stream, self._translate(stream, translator))
 
     async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
-        parser = SSEParser()
         try:
-            async for chunk in stream.chunks():
-                for ev in parser.feed(chunk):
-                    for out in translator.feed(ev.event, ev.data):
-                        yield out
-                if translator.done:
-                    return
-            for ev in parser.close():
+            async for ev in sse_events(stream.chunks()):
                 for out in translator.feed(ev.event, ev.data):
                     yield out
+                if translator.done:
+                    return
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event", code="stream_error") from None
-        if not translator.done:
-            raise ProviderError(f"{self.name}: the stream ended before message_stop", code="stream_error")
+        raise ProviderError(f"{self.name}: the stream ended before message_stop", code="stream_error")
 
     def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
         kind, parsed = error_of(body)

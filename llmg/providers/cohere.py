@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
-from ..streaming import DONE, SSEParser
+from ..streaming import DONE, event_json, sse_events
 from .base import Call, Provider, Reply, Settings, closing
 
 _decode = msgspec.json.decode
@@ -311,26 +311,11 @@ class StreamTranslator:
 
 
 async def translate_stream(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
-    parser = SSEParser()
-
-    def handle(events) -> Iterator[bytes]:
-        for ev in events:
-            data = ev.data.strip()
-            if not data or data == "[DONE]":
-                continue
-            try:
-                payload = _decode(data)
-            except msgspec.DecodeError:
-                raise ProviderError("cohere: malformed stream event", code="upstream_error") from None
-            if not isinstance(payload, dict):
-                continue
-            yield from translator.feed(ev.event or payload.get("type") or "", payload)
-
-    async for chunk in chunks:
-        for out in handle(parser.feed(chunk)):
-            yield out
-    for out in handle(parser.close()):
-        yield out
+    async for ev in sse_events(chunks):
+        payload = event_json(ev.data, "cohere")
+        if isinstance(payload, dict):
+            for out in translator.feed(ev.event or payload.get("type") or "", payload):
+                yield out
     if not translator.finished:
         raise ProviderError("cohere: stream ended before message-end", code="stream_error")
     yield DONE

@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import msgspec
 
-from ..errors import GatewayError, ProviderError, from_upstream
+from ..errors import GatewayError, from_upstream
 from ..schemas.openai import ChatCompletionRequest
-from ..streaming import SSEParser
+from ..streaming import event_json, sse_events
 from ..transport import Timeout, UpstreamStream
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings, closing
@@ -119,26 +119,13 @@ class GeminiProvider(Provider):
 
 
 async def _relay(stream: UpstreamStream, mapper: gm.StreamMapper) -> AsyncIterator[bytes]:
-    parser = SSEParser()
-    async for chunk in stream.chunks():
-        for ev in parser.feed(chunk):
-            for out in _map_event(ev.data, mapper):
+    async for ev in sse_events(stream.chunks()):
+        payload = event_json(ev.data, "gemini")
+        if payload is not None:
+            for out in mapper.feed(payload):
                 yield out
-    for ev in parser.close():
-        for out in _map_event(ev.data, mapper):
-            yield out
     for out in mapper.close():
         yield out
-
-
-def _map_event(data: str, mapper: gm.StreamMapper) -> list[bytes]:
-    if not data.strip():
-        return []
-    try:
-        payload = _decode(data)
-    except msgspec.DecodeError:
-        raise ProviderError("upstream stream event is not valid JSON", code="upstream_error") from None
-    return mapper.feed(payload)
 
 
 ADAPTER = GeminiProvider

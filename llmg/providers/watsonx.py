@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
-from ..streaming import DONE, SSEParser
+from ..streaming import DONE, event_json, sse_events
 from .base import Call, Provider, Reply, Settings, closing
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 
@@ -218,31 +218,17 @@ class StreamTranslator:
 
 
 async def translate_stream(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
-    parser = SSEParser()
-
-    def handle(events) -> Iterator[bytes]:
-        for ev in events:
-            if ev.event == "close":
-                continue
-            if ev.event == "error":
+    async for ev in sse_events(chunks):
+        if ev.event == "close":
+            continue
+        if ev.event == "error":
+            raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
+        payload = event_json(ev.data, "watsonx")
+        if isinstance(payload, dict):
+            if payload.get("errors"):
                 raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
-            data = ev.data.strip()
-            if not data or data == "[DONE]":
-                continue
-            try:
-                payload = _decode(data)
-            except msgspec.DecodeError:
-                raise ProviderError("watsonx: malformed stream event", code="upstream_error") from None
-            if isinstance(payload, dict):
-                if payload.get("errors"):
-                    raise ProviderError(f"watsonx: {error_message(data.encode()) or 'stream error'}", code="upstream_error")
-                yield from translator.feed(payload)
-
-    async for chunk in chunks:
-        for out in handle(parser.feed(chunk)):
-            yield out
-    for out in handle(parser.close()):
-        yield out
+            for out in translator.feed(payload):
+                yield out
     for out in translator.close():
         yield out
     yield DONE
