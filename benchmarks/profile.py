@@ -42,6 +42,11 @@ def _package(frame: str) -> str:
     return top
 
 
+# The process's start-up chain sits under every sample of the main thread: not informative.
+_ROOTS = ("<frozen runpy>", "llmg/cli.py", "llmg/__main__.py", "sanic/mixins/startup.py", "sanic/worker/serve.py",
+          "sanic/server/runners.py")
+
+
 def summarise(raw: Path, top: int = 25) -> dict:
     self_time: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
@@ -58,7 +63,7 @@ def summarise(raw: Path, top: int = 25) -> dict:
         self_time[leaf] += n
         packages[_package(leaf)] += n
         for frame in set(frames):
-            if frame:
+            if frame and not any(root in frame for root in _ROOTS):
                 inclusive[frame] += n
     share = lambda c: [{"frame": f, "share": round(n / total, 4)} for f, n in c.most_common(top)]  # noqa: E731
     return {
