@@ -62,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         __version__, server.host, server.port, server.workers, "" if server.workers == 1 else "s",
         loaded.source, ", ".join(sorted(plan.registered)) or "none",
     )
-    run_options = dict(host=server.host, port=server.port, access_log=server.access_log, motd=False)
+    run_options = dict(host=server.host, port=server.port, access_log=server.access_log, motd=False, backlog=server.backlog)
     if server.workers == 1:
         from .app import create_app
 

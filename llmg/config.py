@@ -50,6 +50,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     connect_timeout: Seconds = 10.0
     # Upstream connections kept per worker.
     pool_size: Annotated[int, msgspec.Meta(ge=1)] = 512
+    # Pending-connection queue of the listening socket. Sanic's default (100) overflows under a
+    # burst of a few hundred new clients; the kernel caps it at net.core.somaxconn anyway.
+    backlog: Annotated[int, msgspec.Meta(ge=1)] = 1024
     # Upstream HTTP client; "hybrid" (pyreqwest for complete answers, aiohttp for streams) won the
     # bake-off in benchmarks/results. "httpx" stays selectable.
     transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "hybrid"
