@@ -45,13 +45,7 @@ class AnthropicProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await self.post(self.messages_url, self._body(call))
-        try:
-            message = _decode(resp.body)
-        except msgspec.DecodeError:
-            raise ProviderError(f"{self.name}: the upstream answer is not valid JSON", code="upstream_error") from None
-        if not isinstance(message, dict):
-            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_error")
-        return Reply(encode(from_anthropic(message, call.model)))
+        return Reply(encode(from_anthropic(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         body = self._body(call)

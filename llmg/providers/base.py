@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import GatewayError, NotSupported, from_upstream
+from ..errors import GatewayError, NotSupported, ProviderError, from_upstream
 from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
 from ..transport import Timeout, Transport, UpstreamResponse, UpstreamStream
 from .catalogue import ProviderSpec
@@ -121,6 +121,17 @@ class Provider:
             headers[auth.lower()] = key
         headers.update(self.settings.headers)
         return headers
+
+    def answer_json(self, body: bytes) -> dict[str, Any]:
+        """A translated provider's 2xx answer as a JSON object. Anything else is the provider's
+        fault, so it is a 502 for the client, never a traceback."""
+        try:
+            data = _decode(body)
+        except msgspec.DecodeError:
+            raise ProviderError(f"{self.name}: the upstream answer is not valid JSON", code="upstream_bad_response") from None
+        if not isinstance(data, dict):
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response")
+        return data
 
     def unsupported(self, what: str) -> GatewayError:
         offers = f" It offers: {self.spec.offers}." if self.spec.offers else ""

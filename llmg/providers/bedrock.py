@@ -112,12 +112,7 @@ class BedrockProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         url, body, headers = self._signed(call, "converse", self.headers)
         resp = await self.post(url, body, headers)
-        try:
-            data = _decode(resp.body)
-        except msgspec.DecodeError:
-            raise ProviderError(f"{self.name}: the upstream answer is not valid JSON", code="upstream_error") from None
-        if not isinstance(data, dict):
-            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_error")
+        data = self.answer_json(resp.body)
         return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:

@@ -381,7 +381,7 @@ class CohereProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         body = chat_request(call.data(), call.model)
         resp = await self.post(self.chat_url, _encode(body))
-        return Reply(_encode(chat_response(_decode(resp.body), call.model)))
+        return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         data = call.data()
@@ -394,7 +394,7 @@ class CohereProvider(Provider):
         data = call.data()
         body = embed_request(data, call.model, self.input_type)
         resp = await self.post(self.embed_url, _encode(body))
-        return Reply(_encode(embed_response(_decode(resp.body), call.model, data.get("encoding_format"))))
+        return Reply(_encode(embed_response(self.answer_json(resp.body), call.model, data.get("encoding_format"))))
 
 
 ADAPTER = CohereProvider

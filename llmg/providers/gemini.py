@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from ..errors import GatewayError, from_upstream
+from ..errors import GatewayError
 from ..schemas.openai import ChatCompletionRequest
 from ..streaming import event_json, sse_events
 from ..transport import Timeout, UpstreamStream
@@ -57,10 +57,7 @@ class GeminiProvider(Provider):
         )
         if resp.status >= 300:
             raise self.map_error(resp.status, resp.body, resp.headers)
-        try:
-            return _decode(resp.body)
-        except msgspec.DecodeError:
-            raise from_upstream(502, b"", provider=self.name, message="answer is not valid JSON") from None
+        return self.answer_json(resp.body)
 
     async def start_stream(self, url: str, body: bytes) -> UpstreamStream:
         stream = await self.transport.stream(

@@ -299,7 +299,7 @@ class WatsonxProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await post_with_token(self, self.tokens, self.chat_url, self._body(call), self._headers)
-        return Reply(_encode(chat_response(_decode(resp.body), call.model)))
+        return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
