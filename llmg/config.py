@@ -57,6 +57,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # bake-off in benchmarks/results. "httpx" stays selectable.
     transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "hybrid"
     access_log: bool = False
+    # Origins allowed to call the gateway from a browser (CORS); ["*"] for any; [] turns CORS off.
+    cors_origins: list[str] = []
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 
 
