@@ -48,6 +48,7 @@ import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
 from ..schemas.openai import (
+    cached_prompt_usage,
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -55,7 +56,6 @@ from ..schemas.openai import (
     ChunkChoice,
     Delta,
     FunctionCall,
-    PromptTokensDetails,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -356,14 +356,11 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
 def usage_of(usage: dict[str, Any] | None) -> Usage | None:
     if not usage:
         return None
-    cached = usage.get("cache_read_input_tokens") or 0
-    prompt = (usage.get("input_tokens") or 0) + cached + (usage.get("cache_creation_input_tokens") or 0)
-    completion = usage.get("output_tokens") or 0
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
+    return cached_prompt_usage(
+        usage.get("input_tokens") or 0,
+        usage.get("output_tokens") or 0,
+        cache_read=usage.get("cache_read_input_tokens") or 0,
+        cache_write=usage.get("cache_creation_input_tokens") or 0,
     )
 
 

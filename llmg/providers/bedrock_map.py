@@ -41,6 +41,7 @@ import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, redact
 from ..schemas.openai import (
+    cached_prompt_usage,
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -48,7 +49,6 @@ from ..schemas.openai import (
     ChunkChoice,
     Delta,
     FunctionCall,
-    PromptTokensDetails,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -358,14 +358,11 @@ def to_converse(data: Mapping[str, Any]) -> dict[str, Any]:
 def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     if not usage:
         return None
-    cached = usage.get("cacheReadInputTokens") or 0
-    prompt = (usage.get("inputTokens") or 0) + cached + (usage.get("cacheWriteInputTokens") or 0)
-    completion = usage.get("outputTokens") or 0
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached) if "cacheReadInputTokens" in usage else None,
+    return cached_prompt_usage(
+        usage.get("inputTokens") or 0,
+        usage.get("outputTokens") or 0,
+        cache_read=usage.get("cacheReadInputTokens"),
+        cache_write=usage.get("cacheWriteInputTokens") or 0,
     )
 
 

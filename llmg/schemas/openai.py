@@ -142,6 +142,19 @@ class Usage(Struct, kw_only=True, omit_defaults=True):
     completion_tokens_details: CompletionTokensDetails | None = None
 
 
+def cached_prompt_usage(input_tokens: int, output_tokens: int, cache_read: int | None, cache_write: int = 0) -> Usage:
+    """Usage for providers that count cached prompt tokens apart from ``input_tokens`` (Anthropic,
+    Bedrock): ``prompt_tokens`` counts all of them, as OpenAI's does, and ``cached_tokens`` is the
+    part read from the cache (reported only when the provider reported it)."""
+    prompt = input_tokens + (cache_read or 0) + cache_write
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=output_tokens,
+        total_tokens=prompt + output_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=cache_read) if cache_read is not None else None,
+    )
+
+
 class AssistantMessage(Struct, kw_only=True):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
