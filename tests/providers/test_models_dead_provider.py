@@ -56,7 +56,9 @@ base_url = "http://127.0.0.1:{refused}/v1"
             timings.append(time.perf_counter() - start)
             assert r.status_code == 200
             assert "mock/mock-1" in {m["id"] for m in r.json()["data"]}
-        assert max(timings) < 0.5, timings
+        # The hanging fetch has an 8 s timeout: anything near it would mean the route waited on it.
+        # 2 s leaves room for a loaded CI machine without letting a blocked route pass.
+        assert max(timings) < 2.0, timings
         chat = httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=5,
                           json={"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]})
         assert chat.status_code == 200
