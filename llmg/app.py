@@ -14,7 +14,7 @@ from sanic.exceptions import SanicException
 
 from . import auth, cors, errors
 from .config import LoadedConfig
-from .model_list import ModelDirectory
+from .model_directory import ModelDirectory
 from .providers import registry
 from .request_id import request_id
 from .routes import group

@@ -1,128 +1,20 @@
-"""Server-sent events: framing what we emit, parsing what providers send, relaying bytes.
+"""Writing an SSE stream to the client: the Sanic side of streaming.
 
-Every stream the gateway returns is ``data: <json>\\n\\n`` events ending in ``data: [DONE]``.
-OpenAI-compatible upstreams are relayed byte for byte (only a missing ``[DONE]`` is added);
-translators parse their provider's framing with ``SSEParser`` and emit with ``event``.
+The SSE codec itself (framing, ``SSEParser``, ``relay_sse``) is framework-free and lives in
+``llmg.sse``; its names are re-exported here for code written before the split.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
-import msgspec
 from sanic import Request
 
 from .errors import GatewayError, ProviderError
+from .sse import DONE, KEEPALIVE, SSEEvent, SSEParser, event, event_json, relay_sse, sse_events
 
-DONE = b"data: [DONE]\n\n"
-KEEPALIVE = b": keep-alive\n\n"
-_DONE_MARK = b"data: [DONE]"
-_encode = msgspec.json.Encoder().encode
-
-
-def event(payload: object) -> bytes:
-    """One SSE event carrying ``payload`` (a Struct or plain data) as JSON."""
-    return b"data: " + _encode(payload) + b"\n\n"
-
-
-@dataclass(slots=True)
-class SSEEvent:
-    event: str | None
-    data: str
-
-
-class SSEParser:
-    """Incremental parser for the text/event-stream format (WHATWG HTML, "server-sent events").
-
-    Feed it byte chunks as they arrive, split anywhere; it yields complete events. Comments
-    (``:`` lines) are dropped; multi-line ``data`` is joined with ``\\n``; CRLF, CR and LF all end lines.
-    """
-
-    __slots__ = ("_buffer", "_event", "_data")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._event: str | None = None
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> Iterator[SSEEvent]:
-        buffer = self._buffer + chunk
-        lines = buffer.splitlines(keepends=True)
-        # A trailing line without its end is kept for the next chunk (a lone CR may be half of CRLF).
-        if lines and not lines[-1].endswith(b"\n") and not (lines[-1].endswith(b"\r") and len(lines) > 1):
-            self._buffer = lines.pop()
-        elif lines and lines[-1].endswith(b"\r"):
-            self._buffer = lines.pop()
-        else:
-            self._buffer = b""
-        for raw in lines:
-            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-            if not line:
-                if self._data or self._event is not None:
-                    yield SSEEvent(self._event, "\n".join(self._data))
-                self._event, self._data = None, []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "data":
-                self._data.append(value)
-            elif name == "event":
-                self._event = value
-
-    def close(self) -> Iterator[SSEEvent]:
-        """Flush an event the upstream ended without its blank line."""
-        if self._buffer:
-            yield from self.feed(b"\n")
-        if self._data:
-            yield SSEEvent(self._event, "\n".join(self._data))
-            self._event, self._data = None, []
-
-
-async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
-    """Every complete event of an SSE body as it arrives, plus one the upstream left unterminated."""
-    parser = SSEParser()
-    async for chunk in chunks:
-        for item in parser.feed(chunk):
-            yield item
-    for item in parser.close():
-        yield item
-
-
-def event_json(data: str, provider: str) -> object | None:
-    """The JSON payload of one upstream event: None for an empty or ``[DONE]`` event, and a
-    ProviderError (never a traceback) for one that is not JSON."""
-    data = data.strip()
-    if not data or data == "[DONE]":
-        return None
-    try:
-        return msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        raise ProviderError(f"{provider}: malformed stream event", code="stream_error") from None
-
-
-async def relay_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Pass an OpenAI-format SSE body through unchanged, adding ``[DONE]`` if the upstream left it out.
-
-    The check only looks at the tail of each chunk (plus the previous tail, in case the marker was
-    split across two reads), so the cost per chunk stays constant.
-    """
-    tail = b""
-    seen_done = False
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        if not seen_done and (_DONE_MARK in chunk or _DONE_MARK in tail + chunk[:16]):
-            seen_done = True
-        tail = chunk[-16:]
-        yield chunk
-    if not seen_done:
-        yield DONE
-
+__all__ = ["DONE", "KEEPALIVE", "SSEEvent", "SSEParser", "event", "event_json", "relay_sse", "send_stream", "sse_events"]
 
 _log = logging.getLogger("llmg.streaming")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

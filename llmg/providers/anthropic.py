@@ -17,7 +17,7 @@ import msgspec
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
-from ..streaming import sse_events
+from ..sse import sse_events
 from ..transport import Timeout, UpstreamStream
 from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing

@@ -60,7 +60,7 @@ from ..schemas.openai import (
     ToolCallDelta,
     Usage,
 )
-from ..streaming import DONE, event
+from ..sse import DONE, event
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_response"

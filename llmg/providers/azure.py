@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from ..config import ConfigError
 from ..errors import ProviderError
-from ..streaming import relay_sse
+from ..sse import relay_sse
 from .base import Call, Reply, Settings, closing
 from .openai_compat import OpenAICompatProvider
 

@@ -53,7 +53,7 @@ from ..schemas.openai import (
     ToolCallDelta,
     Usage,
 )
-from ..streaming import DONE, event
+from ..sse import DONE, event
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
-from ..streaming import DONE, event_json, sse_events
+from ..sse import DONE, event_json, sse_events
 from .base import Call, Provider, Reply, Settings, closing
 
 _decode = msgspec.json.decode

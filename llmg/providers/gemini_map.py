@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequest, ProviderError
-from ..streaming import DONE, event
+from ..sse import DONE, event
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode

@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, ProviderError, from_upstream
-from ..streaming import relay_sse
+from ..sse import relay_sse
 from ..transport import Timeout, Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token

@@ -35,7 +35,7 @@ from ..schemas.openai import (
     Usage,
     encode,
 )
-from ..streaming import DONE, event
+from ..sse import DONE, event
 from .base import Call, Provider, Reply
 
 DEFAULT_DIMENSIONS = 16

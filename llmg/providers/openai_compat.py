@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from ..errors import ProviderError
-from ..streaming import relay_sse
+from ..sse import relay_sse
 from ..transport import Timeout
 from .base import Call, Provider, Reply, Settings, closing
 

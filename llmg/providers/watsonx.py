@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
-from ..streaming import DONE, event_json, sse_events
+from ..sse import DONE, event_json, sse_events
 from .base import Call, Provider, Reply, Settings, closing
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 

@@ -24,7 +24,7 @@ from llmg.providers.anthropic_map import StreamTranslator, from_anthropic, to_an
 from llmg.providers.base import Settings
 from llmg.providers.catalogue import load_catalogue
 from llmg.schemas.openai import encode
-from llmg.streaming import SSEParser
+from llmg.sse import SSEParser
 from llmg.transport import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS
