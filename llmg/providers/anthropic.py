@@ -17,18 +17,20 @@ import msgspec
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
-from ..sse import sse_events
-from ..transport import Timeout, UpstreamStream
-from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, to_anthropic
+from ..transport import Transport
+from ..sse import SSEEvent
+from . import anthropic_wire as wire
+from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, stream_error, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing
+from .model_ids import fetch_model_ids, ids_in_data
+from .translate import require_event_stream, run, sse_decoded
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 ANTHROPIC_VERSION = "2023-06-01"
 
 
 class AnthropicProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         self.messages_url = f"{self.base_url}/messages"
         self.models_url = f"{self.base_url}/models"
@@ -45,27 +47,31 @@ class AnthropicProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await self.post(self.messages_url, self._body(call))
-        return Reply(encode(from_anthropic(self.answer_json(resp.body), call.model)))
+        try:
+            message = wire.decode_message(resp.body)
+        except msgspec.DecodeError:  # not JSON, or JSON of the wrong shape: the provider's fault
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response") from None
+        return Reply(encode(from_anthropic(message, call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         body = self._body(call)
-        stream = await self.open_stream(self.messages_url, body, self.stream_headers)
+        stream = await require_event_stream(await self.open_stream(self.messages_url, body, self.stream_headers), self.name)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, include_usage, self.name)
-        return closing(stream, self._translate(stream, translator))
+        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator))
 
-    async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+    def _event(self, ev: SSEEvent) -> wire.Event | None:
+        if not ev.data:
+            return None
         try:
-            async for ev in sse_events(stream.chunks()):
-                for out in translator.feed(ev.event, ev.data):
-                    yield out
-                if translator.done:
-                    return
+            item = wire.decode_event(ev.data)
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event", code="stream_error") from None
-        raise ProviderError(f"{self.name}: the stream ended before message_stop", code="stream_error")
+        if isinstance(item, wire.Error):
+            raise stream_error(ev.data, self.name)
+        return item
 
     def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
         kind, parsed = error_of(body)
@@ -79,21 +85,7 @@ class AnthropicProvider(Provider):
 
     async def list_models(self) -> list[str]:
         """Anthropic's GET /v1/models (``data[].id``); the configured or catalogued list if that fails."""
-        if self.settings.models is not None:
-            return await super().list_models()
-        try:
-            resp = await self.transport.request(
-                "GET", self.models_url, headers=self.headers,
-                timeout=Timeout(total=5.0, connect=self.timeout.connect), provider=self.name,
-            )
-            if resp.status == 200:
-                data = _decode(resp.body)
-                ids = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
-                if ids:
-                    return ids
-        except Exception:  # a dead provider must never break /v1/models
-            pass
-        return await super().list_models()
+        return await fetch_model_ids(self, self.models_url, self.headers, ids_in_data)
 
 
 ADAPTER = AnthropicProvider

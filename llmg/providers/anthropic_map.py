@@ -41,26 +41,26 @@ Choices this module makes (and the README states):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
 from ..schemas.openai import (
-    cached_prompt_usage,
     AssistantMessage,
     ChatCompletion,
-    ChatCompletionChunk,
     Choice,
-    ChunkChoice,
     Delta,
+    FinishReason,
     FunctionCall,
+    ReasoningMessage,
     ToolCall,
     ToolCallDelta,
     Usage,
+    cached_prompt_usage,
 )
-from ..sse import DONE, event
+from . import anthropic_wire as wire
+from .translate import ChunkWriter
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_response"
@@ -72,7 +72,7 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 # https://docs.anthropic.com/en/api/handling-stop-reasons
-FINISH_REASONS = {
+FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "pause_turn": "stop",
@@ -81,23 +81,6 @@ FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-
-
-class ReasoningMessage(AssistantMessage, kw_only=True):
-    """An assistant message that also carries the model's thinking.
-
-    ``reasoning_content`` is the readable text (the field name DeepSeek, vLLM and others use);
-    ``thinking_blocks`` are Anthropic's blocks as sent, signatures and redacted data included, so a
-    client that sends the message back unchanged keeps a thinking + tool-use conversation valid
-    (Anthropic requires the signed thinking block before the tool_use it led to).
-    """
-
-    reasoning_content: str | None = None
-    thinking_blocks: list[dict[str, Any]] | None = None
-
-
-class ReasoningDelta(Delta, kw_only=True, omit_defaults=True):
-    reasoning_content: str | None = None
 
 
 # --- request: OpenAI chat -> Anthropic Messages --------------------------------------------------
@@ -353,18 +336,18 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
 # --- response: Anthropic Message -> OpenAI chat.completion ---------------------------------------
 
 
-def usage_of(usage: dict[str, Any] | None) -> Usage | None:
-    if not usage:
+def usage_of(usage: wire.Usage | None) -> Usage | None:
+    if usage is None:
         return None
     return cached_prompt_usage(
-        usage.get("input_tokens") or 0,
-        usage.get("output_tokens") or 0,
-        cache_read=usage.get("cache_read_input_tokens") or 0,
-        cache_write=usage.get("cache_creation_input_tokens") or 0,
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        cache_read=usage.cache_read_input_tokens or 0,
+        cache_write=usage.cache_creation_input_tokens or 0,
     )
 
 
-def finish_reason(stop_reason: str | None, tool_called: bool) -> str | None:
+def finish_reason(stop_reason: str | None, tool_called: bool) -> FinishReason | None:
     if stop_reason is None:
         return None
     if stop_reason == "tool_use" and not tool_called:
@@ -372,26 +355,26 @@ def finish_reason(stop_reason: str | None, tool_called: bool) -> str | None:
     return FINISH_REASONS.get(stop_reason, "stop")
 
 
-def from_anthropic(message: dict[str, Any], model: str, created: int | None = None) -> ChatCompletion:
+def from_anthropic(message: wire.Message, model: str, created: int | None = None) -> ChatCompletion:
     texts: list[str] = []
     thinking: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
-    for block in message.get("content") or []:
-        kind = block.get("type")
+    for block in message.content:
+        kind = block.type
         if kind == "text":
-            texts.append(block.get("text", ""))
+            texts.append(block.text or "")
         elif kind == "thinking":
-            thinking.append(block.get("thinking", ""))
-            thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""), "signature": block.get("signature", "")})
+            thinking.append(block.thinking or "")
+            thinking_blocks.append({"type": "thinking", "thinking": block.thinking or "", "signature": block.signature or ""})
         elif kind == "redacted_thinking":
-            thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data", "")})
+            thinking_blocks.append({"type": "redacted_thinking", "data": block.data or ""})
         elif kind == "tool_use":
-            if block.get("name") == JSON_TOOL:
-                texts.append(_encode(block.get("input", {})).decode())
+            if block.name == JSON_TOOL:
+                texts.append(_encode(block.input).decode())
             else:
-                arguments = _encode(block.get("input", {})).decode()
-                calls.append(ToolCall(id=block["id"], function=FunctionCall(name=block["name"], arguments=arguments)))
+                arguments = _encode(block.input).decode()
+                calls.append(ToolCall(id=block.id or "", function=FunctionCall(name=block.name or "", arguments=arguments)))
         # Server-tool blocks (web search, code execution results) have no OpenAI shape.
     content = "".join(texts) if texts or not calls else None
     if thinking_blocks:
@@ -401,11 +384,11 @@ def from_anthropic(message: dict[str, Any], model: str, created: int | None = No
     else:
         msg = AssistantMessage(content=content, tool_calls=calls or None)
     return ChatCompletion(
-        id=message.get("id") or "msg_unknown",
+        id=message.id or "msg_unknown",
         created=created if created is not None else int(time.time()),
-        model=message.get("model") or model,
-        choices=[Choice(index=0, message=msg, finish_reason=finish_reason(message.get("stop_reason"), bool(calls)))],  # type: ignore[arg-type]
-        usage=usage_of(message.get("usage")),
+        model=message.model or model,
+        choices=[Choice(index=0, message=msg, finish_reason=finish_reason(message.stop_reason, bool(calls)))],
+        usage=usage_of(message.usage),
     )
 
 
@@ -439,105 +422,96 @@ def stream_error(data: str, provider: str) -> GatewayError:
 # --- streaming: Anthropic SSE events -> chat.completion.chunk ------------------------------------
 
 
+def _merge(total: wire.Usage, more: wire.Usage | None) -> None:
+    """message_delta usage is cumulative (newer API versions repeat the input counts): the latest
+    value of each field that is present wins."""
+    if more is None:
+        return
+    for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+        value = getattr(more, name)
+        if value is not None:
+            setattr(total, name, value)
+
+
 class StreamTranslator:
-    """Turns Anthropic stream events into OpenAI chunk events, one event at a time.
+    """Anthropic stream events (``anthropic_wire.Event``) -> OpenAI chunk events; see ``translate``.
 
     One chunk id (the message id) for the whole stream; tool calls numbered 0, 1, ... in the order
     their ``tool_use`` blocks start, id and name on their first delta; exactly one finish chunk (at
-    ``message_stop``); a usage chunk when asked for; then ``[DONE]``. An ``error`` event raises.
+    ``message_stop``); a usage chunk when asked for. An ``error`` event raises.
     """
 
-    __slots__ = ("model", "include_usage", "provider", "id", "created", "usage", "stop_reason",
-                 "blocks", "tool_count", "done")
+    __slots__ = ("out", "provider", "usage", "stop_reason", "blocks", "done", "_tools_called")
 
     def __init__(self, model: str, include_usage: bool, provider: str = "anthropic", created: int | None = None) -> None:
-        self.model = model
-        self.include_usage = include_usage
+        self.out = ChunkWriter(model, include_usage, ident="msg_unknown", created=created)
         self.provider = provider
-        self.id = "msg_unknown"
-        self.created = created if created is not None else int(time.time())
-        self.usage: dict[str, Any] = {}
+        self.usage = wire.Usage()
         self.stop_reason: str | None = None
         self.blocks: dict[int, tuple[str, int]] = {}  # block index -> (kind, tool index)
-        self.tool_count = 0
         self.done = False
+        self._tools_called = False
 
-    def _chunk(self, delta: Delta, finish: str | None = None) -> bytes:
-        choice = ChunkChoice(index=0, delta=delta, finish_reason=finish)  # type: ignore[arg-type]
-        return event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[choice]))
-
-    def feed(self, name: str | None, data: str) -> Iterator[bytes]:
-        if not data:
-            return
-        payload = _decode(data)
-        kind = payload.get("type") or name
-        if kind == "content_block_delta":
-            delta = payload.get("delta") or {}
-            block_kind, tool_index = self.blocks.get(payload.get("index", 0), ("text", -1))
-            dtype = delta.get("type")
+    def feed(self, ev: wire.Event) -> list[bytes]:
+        out = self.out
+        if isinstance(ev, wire.ContentBlockDelta):
+            delta = ev.delta
+            block_kind, tool_index = self.blocks.get(ev.index, ("text", -1))
+            dtype = delta.type
             if dtype == "text_delta":
-                if delta.get("text"):
-                    yield self._chunk(Delta(content=delta["text"]))
+                if delta.text:
+                    return [out.chunk(Delta(content=delta.text))]
             elif dtype == "input_json_delta":
-                part = delta.get("partial_json") or ""
-                if not part:
-                    return
-                if block_kind == "json":
-                    yield self._chunk(Delta(content=part))
-                elif block_kind == "tool":
-                    yield self._chunk(Delta(tool_calls=[ToolCallDelta(index=tool_index, function={"arguments": part})]))
+                part = delta.partial_json
+                if part and block_kind == "json":
+                    return [out.chunk(Delta(content=part))]
+                if part and block_kind == "tool":
+                    return [out.chunk(Delta(tool_calls=[ToolCallDelta(index=tool_index, function={"arguments": part})]))]
             elif dtype == "thinking_delta":
-                if delta.get("thinking"):
-                    yield self._chunk(ReasoningDelta(reasoning_content=delta["thinking"]))
+                if delta.thinking:
+                    return [out.chunk(Delta(reasoning_content=delta.thinking))]
             # signature_delta, citations_delta: nothing in the chunk format carries them.
-        elif kind == "content_block_start":
-            block = payload.get("content_block") or {}
-            index = payload.get("index", 0)
-            btype = block.get("type")
-            if btype == "tool_use" and block.get("name") == JSON_TOOL:
-                self.blocks[index] = ("json", -1)
+            return []
+        if isinstance(ev, wire.ContentBlockStart):
+            block = ev.content_block
+            btype = block.type
+            if btype == "tool_use" and block.name == JSON_TOOL:
+                self.blocks[ev.index] = ("json", -1)
             elif btype == "tool_use":
-                tool_index = self.tool_count
-                self.tool_count += 1
-                self.blocks[index] = ("tool", tool_index)
-                first = ToolCallDelta(index=tool_index, id=block.get("id"), type="function",
-                                      function={"name": block.get("name", ""), "arguments": ""})
-                yield self._chunk(Delta(tool_calls=[first]))
+                tool_index, _ = out.tool_index(ev.index)
+                self._tools_called = True
+                self.blocks[ev.index] = ("tool", tool_index)
+                first = ToolCallDelta(index=tool_index, id=block.id, type="function",
+                                      function={"name": block.name or "", "arguments": ""})
+                return [out.chunk(Delta(tool_calls=[first]))]
             elif btype == "text":
-                self.blocks[index] = ("text", -1)
-                if block.get("text"):
-                    yield self._chunk(Delta(content=block["text"]))
+                self.blocks[ev.index] = ("text", -1)
+                if block.text:
+                    return [out.chunk(Delta(content=block.text))]
             elif btype == "thinking":
-                self.blocks[index] = ("thinking", -1)
-                if block.get("thinking"):
-                    yield self._chunk(ReasoningDelta(reasoning_content=block["thinking"]))
+                self.blocks[ev.index] = ("thinking", -1)
+                if block.thinking:
+                    return [out.chunk(Delta(reasoning_content=block.thinking))]
             else:
-                self.blocks[index] = ("other", -1)
-        elif kind == "message_start":
-            message = payload.get("message") or {}
-            self.id = message.get("id") or self.id
-            self.model = message.get("model") or self.model
-            self.usage.update({k: v for k, v in (message.get("usage") or {}).items() if v is not None})
-            yield self._chunk(Delta(role="assistant", content=""))
-        elif kind == "message_delta":
-            delta = payload.get("delta") or {}
-            if delta.get("stop_reason"):
-                self.stop_reason = delta["stop_reason"]
-            # message_delta usage is cumulative; newer API versions repeat the input counts here too.
-            self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
-        elif kind == "message_stop":
-            yield from self.finish()
-        elif kind == "error":
-            raise stream_error(data, self.provider)
-        # ping, content_block_stop and event types added later: nothing to send.
+                self.blocks[ev.index] = ("other", -1)
+            return []
+        if isinstance(ev, wire.MessageStart):
+            message = ev.message
+            out.id = message.id or out.id
+            out.model = message.model or out.model
+            _merge(self.usage, message.usage)
+            return [out.chunk(Delta(role="assistant", content=""))]
+        if isinstance(ev, wire.MessageDelta):
+            if ev.delta.stop_reason:
+                self.stop_reason = ev.delta.stop_reason
+            _merge(self.usage, ev.usage)
+        elif isinstance(ev, wire.MessageStop):
+            self.done = True
+        # ping, content_block_stop: nothing to send. (error events are raised by the adapter.)
+        return []
 
-    def finish(self) -> Iterator[bytes]:
-        if self.done:
-            return
-        self.done = True
-        reason = finish_reason(self.stop_reason or "end_turn", self.tool_count > 0)
-        yield self._chunk(Delta(), reason)
-        if self.include_usage:
-            usage = usage_of(self.usage) or Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-            yield event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[], usage=usage))
-        yield DONE
+    def close(self) -> list[bytes]:
+        if not self.done:
+            raise ProviderError(f"{self.provider}: the stream ended before message_stop", code="stream_error")
+        reason = finish_reason(self.stop_reason or "end_turn", self._tools_called)
+        return [self.out.chunk(Delta(), reason), *self.out.usage(usage_of(self.usage))]

@@ -162,6 +162,19 @@ class AssistantMessage(Struct, kw_only=True):
     refusal: str | None = None
 
 
+class ReasoningMessage(AssistantMessage, kw_only=True):
+    """An assistant message that also carries the model's reasoning (Anthropic, Bedrock).
+
+    ``reasoning_content`` is the readable text (the field name DeepSeek, vLLM and others use);
+    ``thinking_blocks`` are Anthropic's blocks as sent, signatures and redacted data included, so a
+    client that sends the message back unchanged keeps a thinking + tool-use conversation valid
+    (Anthropic requires the signed thinking block before the tool_use it led to).
+    """
+
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET  # left out unless set
+
+
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
 
@@ -194,6 +207,8 @@ class Delta(Struct, kw_only=True, omit_defaults=True):
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     refusal: str | None = None
+    # The model's reasoning text, as DeepSeek, vLLM and others stream it (every translator uses it).
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(Struct, kw_only=True):

@@ -6,6 +6,7 @@ translation mistake shows up as the upstream's 400, and every test also checks w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -24,7 +25,8 @@ from llmg.providers.anthropic_map import StreamTranslator, from_anthropic, to_an
 from llmg.providers.base import Settings
 from llmg.providers.catalogue import load_catalogue
 from llmg.schemas.openai import encode
-from llmg.sse import SSEParser
+from llmg.providers.anthropic_wire import decode_message
+from llmg.providers.translate import run, sse_decoded
 from llmg.transport import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS
@@ -449,16 +451,26 @@ def test_golden_request(name):
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("response_*.json")))
 def test_golden_response(name):
     case = _golden(name)
-    assert json.loads(encode(from_anthropic(case["anthropic"], "fallback-model", created=0))) == case["openai"]
+    message = decode_message(json.dumps(case["anthropic"]).encode())
+    assert json.loads(encode(from_anthropic(message, "fallback-model", created=0))) == case["openai"]
 
 
 def _translate(sse: bytes, include_usage: bool, split: int) -> list:
-    parser, translator, out = SSEParser(), StreamTranslator("fallback-model", include_usage, created=0), []
-    for i in range(0, len(sse), split):
-        for ev in parser.feed(sse[i:i + split]):
-            out += translator.feed(ev.event, ev.data)
-    for ev in parser.close():
-        out += translator.feed(ev.event, ev.data)
+    """The adapter's own pipeline (event decoding, the translator, ``translate.run``) over the
+    golden SSE bytes, fed in pieces of ``split`` bytes."""
+    provider = AnthropicProvider(Settings(name="anthropic", spec=load_catalogue()["anthropic"], api_key=KEY,
+                                          base_url="http://127.0.0.1:9", timeout=Timeout(total=5, connect=1),
+                                          headers={}, models=None), transport=None)
+
+    async def chunks():
+        for i in range(0, len(sse), split):
+            yield sse[i:i + split]
+
+    async def collect() -> list[bytes]:
+        translator = StreamTranslator("fallback-model", include_usage, created=0)
+        return [c async for c in run(sse_decoded(chunks(), provider._event), translator)]
+
+    out = asyncio.run(collect())
     events = b"".join(out).decode().split("\n\n")
     assert events[-1] == ""
     return [e[6:] if e == "data: [DONE]" else json.loads(e[6:]) for e in events[:-1]]
