@@ -11,7 +11,6 @@ this module only builds URLs, sends, and maps Google's error bodies.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -19,20 +18,21 @@ from urllib.parse import quote
 
 import msgspec
 
-from ..errors import GatewayError
+from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest
-from ..sse import event_json, sse_events
-from ..transport import Timeout, UpstreamStream
+from ..sse import SSEEvent
+from ..transport import Transport, UpstreamStream
 from . import gemini_map as gm
+from . import gemini_wire as wire
 from .base import Call, Provider, Reply, Settings, closing
+from .model_ids import fetch_model_ids
+from .translate import require_event_stream, run, sse_decoded
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
-log = logging.getLogger("llmg.providers.gemini")
 
 
 class GeminiProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         self.stream_headers = {**self.headers, "accept": "text/event-stream"}
 
@@ -44,32 +44,27 @@ class GeminiProvider(Provider):
     async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
         return self.stream_headers if stream else self.headers
 
-    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
         if gm.is_bad_api_key(status, body):  # Google says 400 for a wrong key; it is an auth failure
             status = 401
-        return self.upstream_error(status, body, headers, message=gm.error_message(body))
+        return super().upstream_error(status, body, headers, message=message or gm.error_message(body))
 
     # --- sending --------------------------------------------------------------------------------
 
-    async def send(self, url: str, body: bytes) -> Any:
-        resp = await self.transport.request(
-            "POST", url, headers=await self.auth_headers(), body=body, timeout=self.timeout, provider=self.name
-        )
-        if resp.status >= 300:
-            raise self.map_error(resp.status, resp.body, resp.headers)
+    async def send(self, url: str, body: bytes) -> wire.GenerateContentResponse:
+        resp = await self.post(url, body, await self.auth_headers())
+        try:
+            return wire.decode_response(resp.body)
+        except msgspec.DecodeError:  # not JSON, or JSON of the wrong shape: the provider's fault
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response") from None
+
+    async def send_json(self, url: str, body: bytes) -> Any:
+        resp = await self.post(url, body, await self.auth_headers())
         return self.answer_json(resp.body)
 
     async def start_stream(self, url: str, body: bytes) -> UpstreamStream:
-        stream = await self.transport.stream(
-            "POST", url, headers=await self.auth_headers(stream=True), body=body, timeout=self.timeout, provider=self.name
-        )
-        if stream.status >= 300:
-            try:
-                data = await stream.read()
-            finally:
-                await stream.aclose()
-            raise self.map_error(stream.status, data, stream.headers)
-        return stream
+        stream = await self.open_stream(url, body, await self.auth_headers(stream=True))
+        return await require_event_stream(stream, self.name)
 
     # --- the interface --------------------------------------------------------------------------
 
@@ -84,45 +79,32 @@ class GeminiProvider(Provider):
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        mapper = gm.StreamMapper(call.model, include_usage, int(time.time()))
-        return closing(stream, _relay(stream, mapper))
+        translator = gm.StreamTranslator(call.model, include_usage, int(time.time()))
+        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator))
+
+    def _event(self, ev: SSEEvent) -> wire.GenerateContentResponse | None:
+        data = ev.data.strip()
+        if not data or data == "[DONE]":
+            return None
+        try:
+            return wire.decode_response(data)
+        except msgspec.DecodeError:
+            raise ProviderError(f"{self.name}: malformed stream event", code="stream_error") from None
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
         body = _encode(gm.to_embed_request(data, call.model))
-        answer = await self.send(self.model_url(call.model, "batchEmbedContents"), body)
+        answer = await self.send_json(self.model_url(call.model, "batchEmbedContents"), body)
         return Reply(_encode(gm.to_embeddings(answer, data, call.model)))
 
     async def list_models(self) -> list[str]:
         """The API's own list (``models/x`` -> ``x``); the configured or catalogued list if that fails."""
-        if self.settings.models is not None:
-            return await super().list_models()
-        try:
-            resp = await self.transport.request(
-                "GET",
-                f"{self.base_url}/models?pageSize=1000",
-                headers=await self.auth_headers(),
-                timeout=Timeout(total=5.0, connect=self.timeout.connect),
-                provider=self.name,
-            )
-            if resp.status == 200:
-                models = _decode(resp.body).get("models") or []
-                ids = [m["name"].removeprefix("models/") for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)]
-                if ids:
-                    return ids
-        except Exception:  # a dead or odd provider must never break /v1/models
-            log.debug("gemini model list unavailable", exc_info=True)
-        return list(self.spec.models)
+        return await fetch_model_ids(self, f"{self.base_url}/models?pageSize=1000", await self.auth_headers(), _model_names)
 
 
-async def _relay(stream: UpstreamStream, mapper: gm.StreamMapper) -> AsyncIterator[bytes]:
-    async for ev in sse_events(stream.chunks()):
-        payload = event_json(ev.data, "gemini")
-        if payload is not None:
-            for out in mapper.feed(payload):
-                yield out
-    for out in mapper.close():
-        yield out
+def _model_names(body: Any) -> list[str]:
+    models = body.get("models") if isinstance(body, dict) else None
+    return [m["name"].removeprefix("models/") for m in models or () if isinstance(m, dict) and isinstance(m.get("name"), str)]
 
 
 ADAPTER = GeminiProvider

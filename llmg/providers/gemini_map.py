@@ -28,7 +28,18 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequest, ProviderError
-from ..sse import DONE, event
+from ..schemas.openai import (
+    CompletionTokensDetails,
+    Delta,
+    FinishReason,
+    FunctionCall,
+    PromptTokensDetails,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from . import gemini_wire as wire
+from .translate import ChunkWriter
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -392,7 +403,7 @@ def _generation_config(data: dict[str, Any], model: str) -> dict[str, Any]:
 
 # --- response: GenerateContentResponse -> chat.completion ---------------------------------------
 
-_FINISH = {
+_FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
     "SAFETY": "content_filter",
@@ -411,54 +422,61 @@ _FINISH = {
 }
 
 
-def finish_reason(reason: str | None, has_calls: bool) -> str:
+def finish_reason(reason: str | None, has_calls: bool) -> FinishReason:
     mapped = _FINISH.get(reason or "STOP", "stop")
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
 
-def to_usage(meta: Any) -> dict[str, Any] | None:
-    if not isinstance(meta, dict):
+def to_usage(meta: wire.UsageMetadata | None) -> Usage | None:
+    if meta is None:
         return None
-    prompt = (meta.get("promptTokenCount") or 0) + (meta.get("toolUsePromptTokenCount") or 0)
-    thoughts = meta.get("thoughtsTokenCount") or 0
-    completion = (meta.get("candidatesTokenCount") or 0) + thoughts
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": meta.get("totalTokenCount") or prompt + completion,
-    }
-    if "cachedContentTokenCount" in meta:
-        usage["prompt_tokens_details"] = {"cached_tokens": meta["cachedContentTokenCount"]}
-    if "thoughtsTokenCount" in meta:
-        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
-    return usage
+    prompt = (meta.promptTokenCount or 0) + (meta.toolUsePromptTokenCount or 0)
+    thoughts = meta.thoughtsTokenCount or 0
+    completion = (meta.candidatesTokenCount or 0) + thoughts
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=meta.totalTokenCount or prompt + completion,
+        prompt_tokens_details=(PromptTokensDetails(cached_tokens=meta.cachedContentTokenCount)
+                               if meta.cachedContentTokenCount is not None else None),
+        completion_tokens_details=(CompletionTokensDetails(reasoning_tokens=thoughts)
+                                   if meta.thoughtsTokenCount is not None else None),
+    )
 
 
-def _token_logprob(candidate: dict[str, Any]) -> dict[str, Any]:
-    token = candidate.get("token") or ""
-    return {"token": token, "logprob": candidate.get("logProbability", 0.0), "bytes": list(token.encode())}
+def _token_logprob(candidate: wire.LogprobCandidate) -> dict[str, Any]:
+    token = candidate.token or ""
+    return {"token": token, "logprob": candidate.logProbability or 0.0, "bytes": list(token.encode())}
 
 
-def to_logprobs(result: Any) -> dict[str, Any] | None:
+def to_logprobs(result: wire.LogprobsResult | None) -> dict[str, Any] | None:
     """Candidate.logprobsResult -> OpenAI choice.logprobs (chosen token per step + that step's top list)."""
-    if not isinstance(result, dict) or not result.get("chosenCandidates"):
+    if result is None or not result.chosenCandidates:
         return None
-    tops = result.get("topCandidates") or []
+    tops = result.topCandidates
     content = []
-    for step, chosen in enumerate(result["chosenCandidates"]):
+    for step, chosen in enumerate(result.chosenCandidates):
         item = _token_logprob(chosen)
-        alternatives = tops[step].get("candidates") or [] if step < len(tops) and isinstance(tops[step], dict) else []
+        alternatives = tops[step].candidates if step < len(tops) else []
         item["top_logprobs"] = [_token_logprob(c) for c in alternatives]
         content.append(item)
     return {"content": content, "refusal": None}
 
 
-def completion_id(response: dict[str, Any]) -> str:
-    rid = response.get("responseId")
-    return f"chatcmpl-{rid}" if isinstance(rid, str) and rid else f"chatcmpl-{uuid.uuid4().hex}"
+def completion_id(response: wire.GenerateContentResponse) -> str:
+    rid = response.responseId
+    return f"chatcmpl-{rid}" if rid else f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def _check_error(response: Any) -> dict[str, Any]:
+def _check_error(response: wire.GenerateContentResponse) -> wire.GenerateContentResponse:
+    if response.error is not None:
+        raise ProviderError(f"upstream error: {error_message(_encode({'error': response.error})) or 'unknown'}",
+                            code="upstream_error")
+    return response
+
+
+def _check_error_json(response: Any) -> dict[str, Any]:
+    """The same check for the answers still read as plain JSON (embeddings)."""
     if not isinstance(response, dict):
         raise ProviderError("upstream answer is not a JSON object", code="upstream_error")
     if isinstance(response.get("error"), dict):
@@ -466,35 +484,37 @@ def _check_error(response: Any) -> dict[str, Any]:
     return response
 
 
-def _function_call(fc: dict[str, Any], part: dict[str, Any], rid: str, cand: int, index: int) -> dict[str, Any]:
-    name = fc.get("name") or ""
-    args = _encode(fc.get("args") or {})
-    ident = fc.get("id") or make_tool_call_id(rid, cand, index, name, args, part.get("thoughtSignature"))
-    return {"id": ident, "type": "function", "function": {"name": name, "arguments": args.decode()}}
+def _function_call(fc: wire.FunctionCall, part: wire.Part, rid: str, cand: int, index: int) -> ToolCall:
+    name = fc.name or ""
+    args = _encode(fc.args or {})
+    ident = fc.id or make_tool_call_id(rid, cand, index, name, args, part.thoughtSignature)
+    return ToolCall(id=ident, function=FunctionCall(name=name, arguments=args.decode()))
 
 
-def to_completion(response: Any, model: str, created: int | None = None) -> dict[str, Any]:
-    """A GenerateContentResponse -> an OpenAI chat.completion (as a dict ready to encode)."""
+def to_completion(response: wire.GenerateContentResponse, model: str, created: int | None = None) -> dict[str, Any]:
+    """A GenerateContentResponse -> an OpenAI chat.completion (as plain data ready to encode)."""
     response = _check_error(response)
-    rid = response.get("responseId") or ""
+    rid = response.responseId or ""
     choices = []
-    for position, candidate in enumerate(response.get("candidates") or []):
-        index = candidate.get("index", position)
-        texts, thoughts, calls = [], [], []
-        for part in (candidate.get("content") or {}).get("parts") or []:
-            if "functionCall" in part:
-                calls.append(_function_call(part["functionCall"], part, rid, index, len(calls)))
-            elif isinstance(part.get("text"), str):
-                (thoughts if part.get("thought") else texts).append(part["text"])
+    for position, candidate in enumerate(response.candidates):
+        index = candidate.index if candidate.index is not None else position
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[ToolCall] = []
+        for part in candidate.content.parts if candidate.content is not None else ():
+            if part.functionCall is not None:
+                calls.append(_function_call(part.functionCall, part, rid, index, len(calls)))
+            elif part.text is not None:
+                (thoughts if part.thought else texts).append(part.text)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
         if calls:
-            message["tool_calls"] = calls
+            message["tool_calls"] = msgspec.to_builtins(calls)
         if thoughts:
             message["reasoning_content"] = "".join(thoughts)
         message["refusal"] = None
-        choices.append({"index": index, "message": message, "logprobs": to_logprobs(candidate.get("logprobsResult")),
-                        "finish_reason": finish_reason(candidate.get("finishReason"), bool(calls))})
-    if not choices and (response.get("promptFeedback") or {}).get("blockReason"):
+        choices.append({"index": index, "message": message, "logprobs": to_logprobs(candidate.logprobsResult),
+                        "finish_reason": finish_reason(candidate.finishReason, bool(calls))})
+    if not choices and response.promptFeedback is not None and response.promptFeedback.blockReason:
         # The prompt itself was blocked: no candidate at all.
         choices.append({"index": 0, "message": {"role": "assistant", "content": None, "refusal": None},
                         "logprobs": None, "finish_reason": "content_filter"})
@@ -502,100 +522,92 @@ def to_completion(response: Any, model: str, created: int | None = None) -> dict
         "id": completion_id(response),
         "object": "chat.completion",
         "created": created if created is not None else int(time.time()),
-        "model": response.get("modelVersion") or model,
+        "model": response.modelVersion or model,
         "choices": choices,
     }
-    usage = to_usage(response.get("usageMetadata"))
-    if usage:
-        out["usage"] = usage
+    usage = to_usage(response.usageMetadata)
+    if usage is not None:
+        out["usage"] = msgspec.to_builtins(usage)
     return out
 
 
 # --- stream: SSE of GenerateContentResponse -> chat.completion.chunk ----------------------------
 
 
-class StreamMapper:
-    """Turns each streamed GenerateContentResponse into chunk events.
+class StreamTranslator:
+    """Each streamed GenerateContentResponse -> chunk events; the contract is ``translate``'s.
 
     Ids are stable for the whole stream (the first responseId), each candidate's tool calls get
     indexes 0, 1, ... in arrival order, each candidate gets exactly one finish chunk, and the usage
     chunk (the last usageMetadata seen) follows when the client asked for it.
     """
 
+    __slots__ = ("out", "rid", "started", "finished", "usage", "blocked", "done")
+
     def __init__(self, model: str, include_usage: bool, created: int | None = None) -> None:
-        self.model = model
-        self.include_usage = include_usage
-        self.created = created if created is not None else int(time.time())
-        self.ident: str | None = None
-        self.rid = ""
+        self.out = ChunkWriter(model, include_usage, created=created)
+        self.rid: str | None = None
         self.started: set[int] = set()
-        self.calls: dict[int, int] = {}
         self.finished: set[int] = set()
-        self.usage: dict[str, Any] | None = None
+        self.usage: Usage | None = None
         self.blocked = False
+        self.done = False  # Gemini has no end event: the stream ends with the body
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> bytes:
-        return event({"id": self.ident, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                      "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]})
-
-    def feed(self, response: Any) -> list[bytes]:
+    def feed(self, response: wire.GenerateContentResponse) -> list[bytes]:
         response = _check_error(response)
-        if self.ident is None:
-            self.ident = completion_id(response)
-            self.rid = response.get("responseId") or ""
-            self.model = response.get("modelVersion") or self.model
+        w = self.out
+        if self.rid is None:
+            w.id = completion_id(response)
+            self.rid = response.responseId or ""
+            w.model = response.modelVersion or w.model
         out: list[bytes] = []
-        for position, candidate in enumerate(response.get("candidates") or []):
-            index = candidate.get("index", position)
+        for position, candidate in enumerate(response.candidates):
+            index = candidate.index if candidate.index is not None else position
             if index in self.finished:
                 continue
             if index not in self.started:
                 self.started.add(index)
-                out.append(self._chunk(index, {"role": "assistant", "content": ""}))
+                out.append(w.chunk(Delta(role="assistant", content=""), index=index))
             # This event's token logprobs ride on its first content chunk (or a chunk of their own).
-            logprobs = to_logprobs(candidate.get("logprobsResult"))
-            for part in (candidate.get("content") or {}).get("parts") or []:
-                if "functionCall" in part:
-                    n = self.calls.get(index, 0)
-                    self.calls[index] = n + 1
-                    call = _function_call(part["functionCall"], part, self.rid, index, n)
-                    function = call["function"]
-                    out.append(self._chunk(index, {"tool_calls": [{"index": n, "id": call["id"], "type": "function",
-                                                                    "function": {"name": function["name"], "arguments": ""}}]}))
-                    out.append(self._chunk(index, {"tool_calls": [{"index": n, "function": {"arguments": function["arguments"]}}]}))
-                elif isinstance(part.get("text"), str) and part["text"]:
-                    thought = bool(part.get("thought"))
-                    out.append(self._chunk(index, {"reasoning_content" if thought else "content": part["text"]},
-                                           logprobs=None if thought else logprobs))
-                    if not thought:
+            logprobs = to_logprobs(candidate.logprobsResult)
+            for part in candidate.content.parts if candidate.content is not None else ():
+                if part.functionCall is not None:
+                    n = w.new_tool(index)
+                    call = _function_call(part.functionCall, part, self.rid, index, n)
+                    function = call.function
+                    out.append(w.chunk(Delta(tool_calls=[ToolCallDelta(index=n, id=call.id, type="function",
+                                                                       function={"name": function.name, "arguments": ""})]), index=index))
+                    out.append(w.chunk(Delta(tool_calls=[ToolCallDelta(index=n, function={"arguments": function.arguments})]), index=index))
+                elif part.text:
+                    if part.thought:
+                        out.append(w.chunk(Delta(reasoning_content=part.text), index=index))
+                    else:
+                        out.append(w.chunk(Delta(content=part.text), index=index, logprobs=logprobs))
                         logprobs = None
             if logprobs is not None:
-                out.append(self._chunk(index, {}, logprobs=logprobs))
-            if candidate.get("finishReason"):
+                out.append(w.chunk(Delta(), index=index, logprobs=logprobs))
+            if candidate.finishReason:
                 self.finished.add(index)
-                out.append(self._chunk(index, {}, finish_reason(candidate["finishReason"], index in self.calls)))
-        if (response.get("promptFeedback") or {}).get("blockReason"):
+                out.append(w.chunk(Delta(), finish_reason(candidate.finishReason, w.tool_count(index) > 0), index=index))
+        if response.promptFeedback is not None and response.promptFeedback.blockReason:
             self.blocked = True
-        if isinstance(response.get("usageMetadata"), dict):
-            self.usage = to_usage(response["usageMetadata"])
+        if response.usageMetadata is not None:
+            self.usage = to_usage(response.usageMetadata)
         return out
 
     def close(self) -> list[bytes]:
-        if self.ident is None:
-            self.ident = f"chatcmpl-{uuid.uuid4().hex}"
+        w = self.out
+        if self.rid is None:
+            w.id = f"chatcmpl-{uuid.uuid4().hex}"
         out: list[bytes] = []
         if not self.started and self.blocked:
             self.started.add(0)
-            out.append(self._chunk(0, {"role": "assistant", "content": ""}))
-            out.append(self._chunk(0, {}, "content_filter"))
+            out.append(w.chunk(Delta(role="assistant", content="")))
+            out.append(w.chunk(Delta(), "content_filter"))
             self.finished.add(0)
         for index in sorted(self.started - self.finished):  # upstream ended without a finishReason
-            out.append(self._chunk(index, {}, finish_reason(None, index in self.calls)))
-        if self.include_usage and self.usage:
-            out.append(event({"id": self.ident, "object": "chat.completion.chunk", "created": self.created,
-                              "model": self.model, "choices": [], "usage": self.usage}))
-        out.append(DONE)
-        return out
+            out.append(w.chunk(Delta(), finish_reason(None, w.tool_count(index) > 0), index=index))
+        return out + w.usage(self.usage)
 
 
 # --- embeddings ---------------------------------------------------------------------------------
@@ -634,7 +646,7 @@ def embedding_list(vectors: list[list[float]], data: dict[str, Any], model: str,
 
 def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, Any]:
     """batchEmbedContents answer -> OpenAI list. The API reports no token counts for it: usage is 0."""
-    response = _check_error(response)
+    response = _check_error_json(response)
     vectors = [e.get("values") or [] for e in response.get("embeddings") or []]
     return embedding_list(vectors, data, model)
 

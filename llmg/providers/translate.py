@@ -66,10 +66,15 @@ class ChunkWriter:
         found = self._tools.get((choice, key))
         if found is not None:
             return found, False
-        index = self._counts.get(choice, 0)
-        self._counts[choice] = index + 1
+        index = self.new_tool(choice)
         self._tools[(choice, key)] = index
         return index, True
+
+    def new_tool(self, choice: int = 0) -> int:
+        """The next index for a tool call the upstream does not number (Gemini's functionCall parts)."""
+        index = self._counts.get(choice, 0)
+        self._counts[choice] = index + 1
+        return index
 
     def tool_count(self, choice: int = 0) -> int:
         return self._counts.get(choice, 0)

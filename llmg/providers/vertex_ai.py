@@ -33,7 +33,7 @@ from ..config import ConfigError
 from ..errors import GatewayError, ProviderError, from_upstream
 from ..transport import Timeout
 from . import gemini_map as gm
-from .base import Call, Reply, Settings
+from .base import Call, Provider, Reply, Settings
 from .gemini import GeminiProvider
 
 _encode = msgspec.json.Encoder().encode
@@ -246,12 +246,14 @@ class VertexAIProvider(GeminiProvider):
             cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
         return cached[2] if stream else cached[1]
 
-    def map_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
-        return self.upstream_error(status, body, headers, message=gm.error_message(body))
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+        # Google's error bodies, without the Gemini API's "400 API_KEY_INVALID is a 401" rule: Vertex
+        # authenticates with OAuth tokens, and its 400s are the request's fault.
+        return Provider.upstream_error(self, status, body, headers, message=message or gm.error_message(body))
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
-        answer = await self.send(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
+        answer = await self.send_json(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
         return Reply(_encode(to_embeddings(answer, data, call.model)))
 
     async def aclose(self) -> None:

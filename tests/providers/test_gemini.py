@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from llmg.providers import gemini_map as gm
+from llmg.providers.gemini_wire import decode_response
 from tests.fakes import gemini_upstream
 from tests.fakes.gemini_upstream import SIGNATURE, TOOL_ARGS
 
@@ -410,16 +411,20 @@ def test_golden_requests(name):
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("response_*.json")))
 def test_golden_responses(name):
     case = _golden(name)
-    assert gm.to_completion(case["gemini"], case["model"], created=case["created"]) == case["openai"]
+    response = decode_response(json.dumps(case["gemini"]))
+    assert gm.to_completion(response, case["model"], created=case["created"]) == case["openai"]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("stream_*.json")))
 def test_golden_streams(name):
     case = _golden(name)
-    mapper = gm.StreamMapper(case["model"], include_usage=True, created=case["created"])
-    out = [e for event in case["gemini"] for e in mapper.feed(event)] + mapper.close()
-    assert out[-1] == b"data: [DONE]\n\n"
-    assert [json.loads(e[len(b"data: "):]) for e in out[:-1]] == case["openai"]
+    translator = gm.StreamTranslator(case["model"], include_usage=True, created=case["created"])
+    out = [e for event in case["gemini"] for e in translator.feed(decode_response(json.dumps(event)))] + translator.close()
+    assert b"[DONE]" not in b"".join(out)  # translate.run adds it, once, for every translator
+    # Every chunk is a schemas.openai ChatCompletionChunk, which (as OpenAI does when usage is
+    # asked for) carries "usage": null until the usage chunk.
+    expected = [{"usage": None, **chunk} for chunk in case["openai"]]
+    assert [json.loads(e[len(b"data: "):]) for e in out] == expected
 
 
 def test_golden_embeddings():
