@@ -31,9 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import ConfigError
-from ..errors import ProviderError
-from ..sse import relay_sse
-from .base import Call, Reply, Settings, closing
+from .base import Call, Reply, Settings
 from .openai_compat import OpenAICompatProvider
 
 AZURE_OPENAI_API_VERSION = "2024-10-21"  # the latest GA data-plane version
@@ -98,10 +96,7 @@ class AzureOpenAIProvider(OpenAICompatProvider):
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         url = self.url(call.model, "chat/completions")
         stream = await self.open_stream(url, self.body(call), self.stream_headers)
-        if stream.headers.get("content-type", "").startswith("application/json"):
-            await stream.aclose()
-            raise ProviderError(f"{self.name}: upstream answered without streaming", code="upstream_bad_response")
-        return closing(stream, relay_sse(stream.chunks()))
+        return await self.relay(stream)
 
     async def embeddings(self, call: Call) -> Reply:
         resp = await self.post(self.url(call.model, "embeddings"), self.body(call))

@@ -23,6 +23,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -35,6 +36,7 @@ from ..sigv4 import Signer
 from ..transport import UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
 from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
+from .translate import require_event_stream, run
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -117,37 +119,33 @@ class BedrockProvider(Provider):
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         url, body, headers = self._signed(call, "converse-stream", self.stream_headers)
-        stream = await self.open_stream(url, body, headers)
+        stream = await require_event_stream(await self.open_stream(url, body, headers), self.name)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        translator = StreamTranslator(call.model, self._ident(stream.headers, call), include_usage, int(time.time()))
-        return closing(stream, self._translate(stream, translator))
+        translator = StreamTranslator(call.model, self._ident(stream.headers, call), include_usage, int(time.time()), self.name)
+        return closing(stream, run(self._events(stream), translator))
 
-    async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
+    async def _events(self, stream: UpstreamStream) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The body's event-stream messages as ``(event type, JSON payload)``; an exception message
+        (after the answer started) or a broken frame raises."""
         decoder = EventStreamDecoder()
         try:
             async for chunk in stream.chunks():
                 for message in decoder.feed(chunk):
                     headers = message.headers
                     kind = headers.get(":message-type", "event")
-                    if kind == "event":
-                        payload = _decode(message.payload) if message.payload else {}
-                        if not isinstance(payload, dict):
-                            raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error")
-                        for out in translator.feed(str(headers.get(":event-type", "")), payload):
-                            yield out
-                    else:  # "exception" (a modelled error) or "error" (a protocol-level one)
+                    if kind != "event":  # "exception" (a modelled error) or "error" (a protocol-level one)
                         raise stream_exception(headers, message.payload, self.name, self.secrets)
+                    payload = _decode(message.payload) if message.payload else {}
+                    if not isinstance(payload, dict):
+                        raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error")
+                    yield str(headers.get(":event-type", "")), payload
             decoder.close()
         except EventStreamError as exc:
             raise ProviderError(f"{self.name}: malformed event stream ({exc})", code="stream_error") from None
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error") from None
-        if not translator.stopped:
-            raise ProviderError(f"{self.name}: the stream ended before messageStop", code="stream_error")
-        for out in translator.finish():
-            yield out
 
     # --- errors ------------------------------------------------------------------------------
 

@@ -34,31 +34,31 @@ Choices this module makes:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, redact
 from ..schemas.openai import (
-    cached_prompt_usage,
     AssistantMessage,
     ChatCompletion,
-    ChatCompletionChunk,
     Choice,
-    ChunkChoice,
     Delta,
+    FinishReason,
     FunctionCall,
+    ReasoningMessage,
     ToolCall,
     ToolCallDelta,
     Usage,
+    cached_prompt_usage,
 )
-from ..sse import DONE, event
+from .translate import ChunkWriter
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
-FINISH_REASONS = {
+FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
@@ -92,16 +92,6 @@ STREAM_EXCEPTIONS = {
     "throttlingException": 429,
     "serviceUnavailableException": 503,
 }
-
-
-class ReasoningMessage(AssistantMessage, kw_only=True):
-    """An assistant message that also carries the model's reasoning (DeepSeek-style field name)."""
-
-    reasoning_content: str | None = None
-
-
-class ReasoningDelta(Delta, kw_only=True, omit_defaults=True):
-    reasoning_content: str | None = None
 
 
 # --- request: OpenAI chat -> Converse ------------------------------------------------------------
@@ -366,7 +356,7 @@ def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     )
 
 
-def finish_reason(stop_reason: str | None) -> str:
+def finish_reason(stop_reason: str | None) -> FinishReason:
     return FINISH_REASONS.get(stop_reason or "end_turn", "stop")
 
 
@@ -397,7 +387,7 @@ def from_converse(body: Mapping[str, Any], model: str, ident: str, created: int 
         id=ident,
         created=created if created is not None else int(time.time()),
         model=model,
-        choices=[Choice(index=0, message=msg, finish_reason=finish_reason(body.get("stopReason")))],  # type: ignore[arg-type]
+        choices=[Choice(index=0, message=msg, finish_reason=finish_reason(body.get("stopReason")))],
         usage=usage_of(body.get("usage")),
     )
 
@@ -450,81 +440,69 @@ def stream_exception(headers: Mapping[str, Any], payload: bytes, provider: str, 
 
 
 class StreamTranslator:
-    """Turns decoded ConverseStream events into OpenAI chunk events, one event at a time.
+    """Decoded ConverseStream events ``(event type, payload)`` -> OpenAI chunk events; the contract
+    is ``translate``'s.
 
     One chunk id for the whole stream; tool calls numbered 0, 1, ... in the order their toolUse
     blocks start, id and name on their first delta; exactly one finish chunk (at ``messageStop``);
-    a usage chunk (from ``metadata``, which follows ``messageStop``) when asked for; then ``[DONE]``.
+    a usage chunk (from ``metadata``, which follows ``messageStop``) when asked for.
     """
 
-    __slots__ = ("model", "id", "created", "include_usage", "usage", "tools", "tool_count", "stopped", "done")
+    __slots__ = ("out", "provider", "usage", "stopped", "done")
 
-    def __init__(self, model: str, ident: str, include_usage: bool, created: int | None = None) -> None:
-        self.model = model
-        self.id = ident
-        self.created = created if created is not None else int(time.time())
-        self.include_usage = include_usage
+    def __init__(self, model: str, ident: str, include_usage: bool, created: int | None = None,
+                 provider: str = "bedrock") -> None:
+        self.out = ChunkWriter(model, include_usage, ident=ident, created=created)
+        self.provider = provider
         self.usage: dict[str, Any] | None = None
-        self.tools: dict[int, int] = {}  # contentBlockIndex -> tool-call index
-        self.tool_count = 0
         self.stopped = False
-        self.done = False
+        self.done = False  # metadata (usage) follows messageStop: read to the end of the body
 
-    def _chunk(self, delta: Delta, finish: str | None = None) -> bytes:
-        choice = ChunkChoice(index=0, delta=delta, finish_reason=finish)  # type: ignore[arg-type]
-        return event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[choice]))
-
-    def _tool_index(self, block: int) -> tuple[int, bool]:
-        index = self.tools.get(block)
-        if index is not None:
-            return index, False
-        index = self.tool_count
-        self.tool_count += 1
-        self.tools[block] = index
-        return index, True
-
-    def feed(self, kind: str, payload: Mapping[str, Any]) -> Iterator[bytes]:
+    def feed(self, item: tuple[str, Mapping[str, Any]]) -> list[bytes]:
+        kind, payload = item
+        out = self.out
         if kind == "contentBlockDelta":
             delta = payload.get("delta") or {}
             if "text" in delta:
                 if delta["text"]:
-                    yield self._chunk(Delta(content=delta["text"]))
+                    return [out.chunk(Delta(content=delta["text"]))]
             elif "toolUse" in delta:
                 part = (delta["toolUse"] or {}).get("input") or ""
-                index, new = self._tool_index(payload.get("contentBlockIndex", 0))
+                index, new = out.tool_index(payload.get("contentBlockIndex", 0))
+                chunks = []
                 if new:  # no contentBlockStart seen: still announce the call before its arguments
-                    yield self._chunk(Delta(tool_calls=[ToolCallDelta(index=index, type="function", function={"name": "", "arguments": ""})]))
+                    chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, type="function", function={"name": "", "arguments": ""})])))
                 if part:
-                    yield self._chunk(Delta(tool_calls=[ToolCallDelta(index=index, function={"arguments": part})]))
+                    chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, function={"arguments": part})])))
+                return chunks
             elif "reasoningContent" in delta:
                 text = (delta["reasoningContent"] or {}).get("text")
                 if text:
-                    yield self._chunk(ReasoningDelta(reasoning_content=text))
+                    return [out.chunk(Delta(reasoning_content=text))]
                 # signature / redactedContent: nothing in the chunk format carries them.
         elif kind == "contentBlockStart":
             start = payload.get("start") or {}
             use = start.get("toolUse")
             if use:
-                index, _ = self._tool_index(payload.get("contentBlockIndex", 0))
+                index, _ = out.tool_index(payload.get("contentBlockIndex", 0))
                 first = ToolCallDelta(index=index, id=use.get("toolUseId"), type="function",
                                       function={"name": use.get("name", ""), "arguments": ""})
-                yield self._chunk(Delta(tool_calls=[first]))
+                return [out.chunk(Delta(tool_calls=[first]))]
         elif kind == "messageStart":
-            yield self._chunk(Delta(role=payload.get("role") or "assistant", content=""))
+            return [out.chunk(Delta(role=payload.get("role") or "assistant", content=""))]
         elif kind == "messageStop":
             if not self.stopped:
                 self.stopped = True
-                yield self._chunk(Delta(), finish_reason(payload.get("stopReason")))
+                return [out.chunk(Delta(), finish_reason(payload.get("stopReason")))]
         elif kind == "metadata":
             self.usage = payload.get("usage") or {}
         # contentBlockStop and event types added later: nothing to send.
+        return []
 
-    def finish(self) -> Iterator[bytes]:
-        """After the upstream body ended: the usage chunk (if asked for) and [DONE]."""
-        if self.done:
-            return
-        self.done = True
-        if self.include_usage and self.usage is not None:
-            usage = usage_of(self.usage) or Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-            yield event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[], usage=usage))
-        yield DONE
+    def close(self) -> list[bytes]:
+        """After the upstream body ended: the usage chunk (if asked for)."""
+        if not self.stopped:
+            raise ProviderError(f"{self.provider}: the stream ended before messageStop", code="stream_error")
+        if self.usage is None:
+            return []
+        return self.out.usage(usage_of(self.usage) or Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0))

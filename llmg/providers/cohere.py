@@ -17,20 +17,23 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
-from ..sse import DONE, event_json, sse_events
+from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
+from ..sse import SSEEvent, event_json
+from ..transport import Transport
 from .base import Call, Provider, Reply, Settings, closing
+from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 # Cohere finish_reason -> OpenAI. ERROR and TIMEOUT are failures, not endings: raised, not mapped.
-FINISH_REASONS = {
+FINISH_REASONS: dict[str, FinishReason] = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",
     "MAX_TOKENS": "length",
@@ -228,97 +231,97 @@ def chat_response(body: Mapping[str, Any], model: str, created: int | None = Non
 
 
 class StreamTranslator:
-    """Cohere v2 stream events -> OpenAI ``chat.completion.chunk`` SSE bytes.
+    """Cohere v2 stream events (JSON objects with their ``type``) -> OpenAI chunks; the contract
+    is ``translate``'s.
 
     Tool calls get OpenAI indexes 0, 1, ... in the order Cohere starts them, and keep the id
     Cohere gave at ``tool-call-start``; argument deltas are passed on exactly as received. One
     finish chunk is sent at ``message-end``; a usage chunk follows when the client asked for it.
     """
 
+    __slots__ = ("out", "started", "done", "usage", "_last_tool")
+
     def __init__(self, model: str, include_usage: bool = False, created: int | None = None) -> None:
-        self.model = model
-        self.include_usage = include_usage
-        self.created = created if created is not None else int(time.time())
-        self.id = ""
+        self.out = ChunkWriter(model, include_usage, created=created)
         self.started = False
-        self.finished = False
-        self._tools: dict[int, int] = {}  # Cohere tool-call index -> our index
+        self.done = False  # message-end seen
+        self.usage: Usage | None = None
         self._last_tool = -1
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None, usage_: dict[str, Any] | None = None) -> bytes:
-        payload: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [] if usage_ is not None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
-        if usage_ is not None:
-            payload["usage"] = usage_
-        return b"data: " + _encode(payload) + b"\n\n"
-
-    def _role(self) -> Iterator[bytes]:
+    def _role(self, chunks: list[bytes]) -> list[bytes]:
         if not self.started:
             self.started = True
-            yield self._chunk({"role": "assistant", "content": ""})
+            chunks.append(self.out.chunk(Delta(role="assistant", content="")))
+        return chunks
 
-    def feed(self, kind: str, event: Mapping[str, Any]) -> Iterator[bytes]:
-        """One decoded event (its ``type`` and JSON body) -> zero or more SSE chunks."""
+    def feed(self, event: Mapping[str, Any]) -> list[bytes]:
+        """One decoded event -> zero or more SSE chunks."""
+        kind = event.get("type")
+        out = self.out
         delta = event.get("delta") or {}
         message = delta.get("message") or {}
         if kind == "message-start":
-            self.id = event.get("id") or self.id
-            yield from self._role()
-        elif kind in ("content-start", "content-delta"):
-            yield from self._role()
+            out.id = event.get("id") or out.id
+            return self._role([])
+        if kind in ("content-start", "content-delta"):
+            chunks = self._role([])
             content = message.get("content") or {}
             if content.get("text"):
-                yield self._chunk({"content": content["text"]})
+                chunks.append(out.chunk(Delta(content=content["text"])))
             if content.get("thinking"):
-                yield self._chunk({"reasoning_content": content["thinking"]})
-        elif kind == "tool-plan-delta":
-            yield from self._role()
+                chunks.append(out.chunk(Delta(reasoning_content=content["thinking"])))
+            return chunks
+        if kind == "tool-plan-delta":
+            chunks = self._role([])
             if message.get("tool_plan"):
-                yield self._chunk({"content": message["tool_plan"]})
-        elif kind == "tool-call-start":
-            yield from self._role()
+                chunks.append(out.chunk(Delta(content=message["tool_plan"])))
+            return chunks
+        if kind == "tool-call-start":
+            chunks = self._role([])
             call = message.get("tool_calls") or {}
             fn = call.get("function") or {}
-            ours = len(self._tools)
-            self._tools[int(event.get("index", ours))] = ours
+            ours, _ = out.tool_index(int(event.get("index", out.tool_count())))
             self._last_tool = ours
-            yield self._chunk(
-                {"tool_calls": [{"index": ours, "id": call.get("id"), "type": "function",
-                                 "function": {"name": fn.get("name") or "", "arguments": fn.get("arguments") or ""}}]}
-            )
-        elif kind == "tool-call-delta":
+            first = ToolCallDelta(index=ours, id=call.get("id"), type="function",
+                                  function={"name": fn.get("name") or "", "arguments": fn.get("arguments") or ""})
+            chunks.append(out.chunk(Delta(tool_calls=[first])))
+            return chunks
+        if kind == "tool-call-delta":
             fn = (message.get("tool_calls") or {}).get("function") or {}
             arguments = fn.get("arguments")
             if arguments:
-                ours = self._tools.get(int(event["index"]), self._last_tool) if "index" in event else self._last_tool
-                yield self._chunk({"tool_calls": [{"index": ours, "function": {"arguments": arguments}}]})
-        elif kind == "message-end":
+                found = out.find_tool(int(event["index"])) if "index" in event else None
+                ours = self._last_tool if found is None else found
+                return [out.chunk(Delta(tool_calls=[ToolCallDelta(index=ours, function={"arguments": arguments})]))]
+            return []
+        if kind == "message-end":
             reason = delta.get("finish_reason") or "COMPLETE"
             if reason in _FAILED:
                 raise _failure(reason, delta.get("error"))
-            yield from self._role()
-            self.finished = True
-            yield self._chunk({}, FINISH_REASONS.get(reason, "stop"))
+            chunks = self._role([])
+            self.done = True
+            chunks.append(out.chunk(Delta(), FINISH_REASONS.get(reason, "stop")))
             mapped = usage(delta.get("usage"))
-            if self.include_usage and mapped:
-                yield self._chunk({}, usage_=mapped)
+            self.usage = msgspec.convert(mapped, Usage) if mapped else None
+            return chunks
         # content-end, tool-call-end, citation-start/-end, debug: nothing to forward.
+        return []
+
+    def close(self) -> list[bytes]:
+        if not self.done:
+            raise ProviderError("cohere: stream ended before message-end", code="stream_error")
+        return self.out.usage(self.usage)
 
 
-async def translate_stream(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
-    async for ev in sse_events(chunks):
-        payload = event_json(ev.data, "cohere")
-        if isinstance(payload, dict):
-            for out in translator.feed(ev.event or payload.get("type") or "", payload):
-                yield out
-    if not translator.finished:
-        raise ProviderError("cohere: stream ended before message-end", code="stream_error")
-    yield DONE
+def stream_event(ev: SSEEvent) -> dict[str, Any] | None:
+    """One SSE event -> the JSON object the translator reads (its ``type`` from the SSE event name
+    when the body lacks it); None for an empty event or a non-object."""
+    payload = event_json(ev.data, "cohere")
+    if not isinstance(payload, dict):
+        return None
+    if not payload.get("type"):
+        payload["type"] = ev.event or ""
+    return payload
 
 
 # --- embeddings ---------------------------------------------------------------------------------
@@ -368,14 +371,14 @@ def error_message(body: bytes) -> str | None:
 
 
 class CohereProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         self.chat_url = f"{self.base_url}/v2/chat"
         self.embed_url = f"{self.base_url}/v2/embed"
         self.stream_headers = {**self.headers, "accept": "text/event-stream"}
         self.input_type = str(settings.params.get("input_type") or DEFAULT_INPUT_TYPE)
 
-    def upstream_error(self, status, body, headers, message=None):
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
         return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
 
     async def chat(self, call: Call) -> Reply:
@@ -387,8 +390,8 @@ class CohereProvider(Provider):
         data = call.data()
         body = chat_request(data, call.model, stream=True)
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
-        stream = await self.open_stream(self.chat_url, _encode(body), self.stream_headers)
-        return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)))
+        stream = await require_event_stream(await self.open_stream(self.chat_url, _encode(body), self.stream_headers), self.name)
+        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)))
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()

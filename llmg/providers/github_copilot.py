@@ -35,7 +35,9 @@ from ..errors import GatewayError, ProviderError, from_upstream
 from ..sse import relay_sse
 from ..transport import Timeout, Transport
 from .base import Call, Provider, Reply, Settings, closing
+from .model_ids import fetch_model_ids
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
+from .translate import require_event_stream
 
 _decode = msgspec.json.decode
 
@@ -169,18 +171,7 @@ class CopilotProvider(Provider):
         if self.settings.models is not None:
             return await super().list_models()
         token = await self.tokens.get()
-        resp = await self.transport.request("GET", f"{self.api_base}/models", headers=self._headers(token, None, False),
-                                            timeout=Timeout(total=5.0, connect=self.timeout.connect), provider=self.name)
-        if resp.status == 200:
-            try:
-                data = _decode(resp.body)
-                ids = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)
-                       and ((m.get("capabilities") or {}).get("type") or "chat") == "chat"]
-            except (msgspec.DecodeError, AttributeError, TypeError):
-                ids = []
-            if ids:
-                return ids
-        return await super().list_models()
+        return await fetch_model_ids(self, f"{self.api_base}/models", self._headers(token, None, False), _chat_model_ids)
 
     def _chat_url(self) -> str:
         return f"{self.api_base}/chat/completions"  # api_base comes with the token (endpoints.api)
@@ -193,7 +184,15 @@ class CopilotProvider(Provider):
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         stream = await stream_with_token(self, self.tokens, self._chat_url, call.upstream_body(),
                                          lambda token: self._headers(token, call, True))
+        await require_event_stream(stream, self.name)
         return closing(stream, relay_sse(stream.chunks()))
+
+
+def _chat_model_ids(body: Any) -> list[str]:
+    """Copilot lists embedding models too; only chat models (no ``capabilities.type``: chat) count."""
+    items = body.get("data") if isinstance(body, dict) else None
+    return [m["id"] for m in items or () if isinstance(m, dict) and isinstance(m.get("id"), str)
+            and ((m.get("capabilities") or {}).get("type") or "chat") == "chat"]
 
 
 ADAPTER = CopilotProvider

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import msgspec
-
 from ..errors import ProviderError
 from ..sse import relay_sse
-from ..transport import Timeout
+from ..transport import Transport, UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
+from .model_ids import fetch_model_ids, ids_in_data
+from .translate import require_event_stream
 
 _STREAM_HEADERS = {"accept": "text/event-stream"}
 
 
 class OpenAICompatProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         self.chat_url = f"{self.base_url}/chat/completions"
         self.embeddings_url = f"{self.base_url}/embeddings"
@@ -40,9 +40,11 @@ class OpenAICompatProvider(Provider):
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         stream = await self.open_stream(self.chat_url, call.upstream_body(), self.stream_headers)
-        if stream.headers.get("content-type", "").startswith("application/json"):
-            await stream.aclose()  # the upstream ignored `stream: true`; its body is not SSE
-            raise ProviderError(f"{self.name}: upstream answered without streaming", code="upstream_bad_response")
+        return await self.relay(stream)
+
+    async def relay(self, stream: UpstreamStream) -> AsyncIterator[bytes]:
+        """An OpenAI-format stream, checked to be one, passed through (``[DONE]`` added if missing)."""
+        await require_event_stream(stream, self.name)
         return closing(stream, relay_sse(stream.chunks()))
 
     async def embeddings(self, call: Call) -> Reply:
@@ -53,24 +55,7 @@ class OpenAICompatProvider(Provider):
 
     async def list_models(self) -> list[str]:
         """The provider's own /models list; the configured or catalogued list if that fails."""
-        if self.settings.models is not None or not self.models_url:
-            return await super().list_models()
-        try:
-            resp = await self.transport.request(
-                "GET",
-                self.models_url,
-                headers=self.headers,
-                timeout=Timeout(total=5.0, connect=self.timeout.connect),
-                provider=self.name,
-            )
-            if resp.status == 200:
-                data = msgspec.json.decode(resp.body)
-                ids = [m["id"] for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
-                if ids:
-                    return ids
-        except Exception:  # a dead or odd provider must never break /v1/models
-            pass
-        return list(self.spec.models)
+        return await fetch_model_ids(self, self.models_url, self.headers, ids_in_data)
 
 
 ADAPTER = OpenAICompatProvider

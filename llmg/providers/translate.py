@@ -70,6 +70,9 @@ class ChunkWriter:
         self._tools[(choice, key)] = index
         return index, True
 
+    def find_tool(self, key: object, choice: int = 0) -> int | None:
+        return self._tools.get((choice, key))
+
     def new_tool(self, choice: int = 0) -> int:
         """The next index for a tool call the upstream does not number (Gemini's functionCall parts)."""
         index = self._counts.get(choice, 0)

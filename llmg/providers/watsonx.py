@@ -19,14 +19,17 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
-from ..sse import DONE, event_json, sse_events
+from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
+from ..sse import SSEEvent, event_json
+from ..transport import Transport
 from .base import Call, Provider, Reply, Settings, closing
+from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 
 _decode = msgspec.json.decode
@@ -43,7 +46,7 @@ _SAME = (
 )
 # watsonx finish_reason -> OpenAI (stop, length, tool_calls, time_limit, cancelled, error).
 # "error" is a failed generation, not an ending: it is raised, not mapped.
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter",
            "time_limit": "length", "cancelled": "stop"}
 
 
@@ -114,7 +117,7 @@ def usage(raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _finish(reason: Any) -> str | None:
+def _finish(reason: Any) -> FinishReason | None:
     if not reason:
         return None
     if reason == "error":
@@ -154,84 +157,77 @@ def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 class StreamTranslator:
-    """watsonx ``chat_stream`` events -> OpenAI chunks: one finish chunk per choice, usage on request."""
+    """watsonx ``chat_stream`` events (OpenAI-like JSON objects) -> OpenAI chunks: one finish chunk
+    per choice, usage on request; the contract is ``translate``'s."""
+
+    __slots__ = ("out", "usage", "done", "_started", "_finished")
 
     def __init__(self, model: str, include_usage: bool = False) -> None:
-        self.model = model
-        self.include_usage = include_usage
-        self.id = ""
-        self.created = int(time.time())
-        self.usage: dict[str, Any] | None = None
+        self.out = ChunkWriter(model, include_usage)
+        self.usage: Usage | None = None
+        self.done = False  # watsonx has no end event: the stream ends with the body
         self._started: set[int] = set()
         self._finished: set[int] = set()
-        self._tools: dict[int, int] = {}  # choice index -> tool calls seen (for default indexes)
 
-    def _chunk(self, choices: list[dict[str, Any]], usage_: dict[str, Any] | None = None) -> bytes:
-        payload: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model, "choices": choices}
-        if usage_ is not None:
-            payload["usage"] = usage_
-        return b"data: " + _encode(payload) + b"\n\n"
-
-    def feed(self, event: Mapping[str, Any]) -> Iterator[bytes]:
-        self.id = self.id or event.get("id") or ""
-        self.created = int(event.get("created") or self.created)
+    def feed(self, event: Mapping[str, Any]) -> list[bytes]:
+        out = self.out
+        out.id = out.id or event.get("id") or ""
+        out.created = int(event.get("created") or out.created)
         if event.get("usage"):
-            self.usage = usage(event["usage"])
+            mapped = usage(event["usage"])
+            self.usage = msgspec.convert(mapped, Usage) if mapped else None
+        chunks: list[bytes] = []
         for choice in event.get("choices") or []:
             index = int(choice.get("index") or 0)
             if index in self._finished:
                 continue
             raw = choice.get("delta") or {}
-            delta: dict[str, Any] = {}
+            delta = Delta(content=raw.get("content") or None, reasoning_content=raw.get("reasoning_content") or None,
+                          refusal=raw.get("refusal") or None)
             if index not in self._started:
                 self._started.add(index)
-                delta["role"] = "assistant"
-            for key in ("content", "reasoning_content", "refusal"):
-                if raw.get(key):
-                    delta[key] = raw[key]
+                delta.role = "assistant"
             if raw.get("tool_calls"):
                 calls = []
                 for position, call in enumerate(raw["tool_calls"]):
-                    out: dict[str, Any] = {"index": int(call.get("index", position))}
-                    if call.get("id"):
-                        out["id"] = call["id"]
-                        out["type"] = "function"
+                    ours, _ = out.tool_index(int(call.get("index", position)), index)
                     fn = call.get("function") or {}
-                    out["function"] = {k: fn[k] for k in ("name", "arguments") if fn.get(k) is not None}
-                    calls.append(out)
-                    self._tools[index] = max(self._tools.get(index, 0), out["index"] + 1)
-                delta["tool_calls"] = calls
+                    calls.append(ToolCallDelta(index=ours, id=call.get("id") or None, type="function" if call.get("id") else None,
+                                               function={k: fn[k] for k in ("name", "arguments") if fn.get(k) is not None}))
+                delta.tool_calls = calls
             finish = _finish(choice.get("finish_reason"))
-            if delta or finish:
+            if delta != _EMPTY or finish:
                 if finish:
                     self._finished.add(index)
-                yield self._chunk([{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
+                chunks.append(out.chunk(delta, finish, index=index))
+        return chunks
 
-    def close(self) -> Iterator[bytes]:
-        # Some models end a tool-calling stream without a finish_reason: the client still gets one.
-        for index in sorted(self._started - self._finished):
-            yield self._chunk([{"index": index, "delta": {}, "finish_reason": "tool_calls" if self._tools.get(index) else "stop", "logprobs": None}])
+    def close(self) -> list[bytes]:
         if not self._started:
             raise ProviderError("watsonx: stream ended without a message", code="stream_error")
-        if self.include_usage and self.usage:
-            yield self._chunk([], self.usage)
+        # Some models end a tool-calling stream without a finish_reason: the client still gets one.
+        out = self.out
+        chunks = [out.chunk(Delta(), "tool_calls" if out.tool_count(index) else "stop", index=index)
+                  for index in sorted(self._started - self._finished)]
+        return chunks + out.usage(self.usage)
 
 
-async def translate_stream(chunks: AsyncIterator[bytes], translator: StreamTranslator) -> AsyncIterator[bytes]:
-    async for ev in sse_events(chunks):
-        if ev.event == "close":
-            continue
-        if ev.event == "error":
-            raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
-        payload = event_json(ev.data, "watsonx")
-        if isinstance(payload, dict):
-            if payload.get("errors"):
-                raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
-            for out in translator.feed(payload):
-                yield out
-    for out in translator.close():
-        yield out
-    yield DONE
+_EMPTY = Delta()
+
+
+def stream_event(ev: SSEEvent) -> dict[str, Any] | None:
+    """One SSE event -> the JSON object the translator reads; None for the ``close`` event, an
+    empty one or a non-object; an ``error`` event (or an object with ``errors``) raises."""
+    if ev.event == "close":
+        return None
+    if ev.event == "error":
+        raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
+    payload = event_json(ev.data, "watsonx")
+    if not isinstance(payload, dict):
+        return None
+    if payload.get("errors"):
+        raise ProviderError(f"watsonx: {error_message(ev.data.encode()) or 'stream error'}", code="upstream_error")
+    return payload
 
 
 def error_message(body: bytes) -> str | None:
@@ -255,7 +251,7 @@ def error_message(body: bytes) -> str | None:
 
 
 class WatsonxProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         params = settings.params
         self.project_id = str(params.get("project_id") or os.environ.get("WATSONX_PROJECT_ID") or "") or None
@@ -283,7 +279,7 @@ class WatsonxProvider(Provider):
         self.secrets = tuple(s for s in (self.settings.api_key, token.value) if s)
         return token
 
-    def upstream_error(self, status, body, headers, message=None):
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
         return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
 
     def _body(self, call: Call) -> bytes:
@@ -305,7 +301,8 @@ class WatsonxProvider(Provider):
         include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
         stream = await stream_with_token(self, self.tokens, self.stream_url, self._body(call),
                                          lambda token: self._headers(token, "text/event-stream"))
-        return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)))
+        stream = await require_event_stream(stream, self.name)
+        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)))
 
 
 ADAPTER = WatsonxProvider

@@ -151,7 +151,7 @@ def test_stream_golden_parallel_tool_calls():
         "billed_units": {"input_tokens": 37.0, "output_tokens": 28.0}, "tokens": {"input_tokens": 913.0, "output_tokens": 83.0}}}}))
 
     translator = cohere.StreamTranslator("command-a-03-2025", include_usage=True, created=1)
-    out = _sse_data([b for kind, ev in events for b in translator.feed(kind, {"type": kind, **ev})])
+    out = _sse_data([b for kind, ev in events for b in translator.feed({"type": kind, **ev})] + translator.close())
 
     assert out[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert {c["id"] for c in out} == {"fba98ad3"}
@@ -175,9 +175,9 @@ def test_stream_golden_parallel_tool_calls():
 
 def test_stream_message_end_error_raises():
     translator = cohere.StreamTranslator("m")
-    list(translator.feed("message-start", {"id": "x"}))
+    translator.feed({"type": "message-start", "id": "x"})
     with pytest.raises(GatewayError) as info:
-        list(translator.feed("message-end", {"delta": {"finish_reason": "ERROR", "error": "boom"}}))
+        translator.feed({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}})
     assert "boom" in info.value.message
 
 
