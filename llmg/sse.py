@@ -63,6 +63,8 @@ class SSEParser:
         self.max_line = max_line
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if b"\r" not in chunk and not self._skip_lf:
+            return self._feed_lf(chunk)
         out: list[SSEEvent] = []
         n = len(chunk)
         pos = 0
@@ -101,6 +103,27 @@ class SSEParser:
                 else:
                     self._skip_lf = True
             self._line(raw.decode("utf-8", "replace"), out)
+        return out
+
+    def _feed_lf(self, chunk: bytes) -> list[SSEEvent]:
+        """The common case, LF-only line ends: one split in C, each byte still scanned once."""
+        out: list[SSEEvent] = []
+        lines = chunk.split(b"\n")
+        rest = lines.pop()  # after the last LF: the start of a line that has not ended yet
+        if lines:
+            if self._parts:
+                self._parts.append(lines[0])
+                lines[0] = b"".join(self._parts)
+                self._parts, self._size = [], 0
+            if max(map(len, lines)) > self.max_line:
+                raise line_too_long(self.max_line)
+            for raw in lines:
+                self._line(raw.decode("utf-8", "replace"), out)
+        if rest:
+            self._size += len(rest)
+            if self._size > self.max_line:
+                raise line_too_long(self.max_line)
+            self._parts.append(rest)
         return out
 
     def _line(self, line: str, out: list[SSEEvent]) -> None:
