@@ -3,7 +3,7 @@ after (this tree), interleaved in one process so machine load hits both alike.
 
     rm -rf /tmp/tr_old && mkdir -p /tmp/tr_old && git archive 3b9091d llmg | tar -x -C /tmp/tr_old \
         && mv /tmp/tr_old/llmg /tmp/tr_old/llmg_old
-    .venv/bin/python benchmarks/translate_before_after.py 300 15   # iterations, rounds
+    .venv/bin/python benchmarks/translate_before_after.py 200 30   # iterations per round, rounds (best round wins)
 """
 import sys
 import timeit
