@@ -1,0 +1,202 @@
+"""The retry loop: attempts across a group's deployments, then its fallbacks, within one deadline.
+
+Rules (issue 12):
+- Only the failure classes in ``router.retry_on`` (connect, timeout, 429, 5xx) are retried; any
+  other error goes straight back to the client.
+- A retry prefers a deployment not tried yet, with no wait: the failure belonged to the other one.
+  A retry on the same deployment waits a full-jitter backoff (uniform in [0, min(max, base*2^n)]),
+  and at least as long as its ``Retry-After`` said; a wait that would pass the deadline ends the
+  group instead.
+- A stream is only handed to the client once its first chunk has arrived, so every failure before
+  that is retryable and nothing after it is ever retried.
+- When the group is exhausted (attempts used up, or no deployment may take the request), its
+  fallbacks are tried in order; a context-window or content-policy 400 goes to them directly.
+- Nothing left -> 503 ``provider_error`` naming the group (a fallback-worthy 400 is returned as is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from ..errors import GatewayError, ProviderError, UpstreamTimeout
+from ..providers.base import Call, Reply
+from .classify import CONTENT_POLICY, CONTEXT_WINDOW, HEALTH, RATE_LIMIT, classify, retry_after
+
+if TYPE_CHECKING:
+    from .group import Deployment, Group
+
+DEPLOYMENT_HEADER = "x-llmg-deployment"
+ATTEMPTS_HEADER = "x-llmg-attempts"
+
+
+class RoutedStream:
+    """The client's stream plus the routing headers, which must go out before the first byte."""
+
+    __slots__ = ("headers", "_chunks")
+
+    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        self._chunks = chunks
+        self.headers = headers
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+
+
+async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
+    loop = asyncio.get_running_loop()
+    policy = group.policy
+    deadline = loop.time() + policy.deadline
+    attempts = 0
+    last: GatewayError | None = None
+    last_kind: str | None = None
+    for target in group.chain:
+        tried: list[Deployment] = []
+        used = 0
+        while used < target.max_attempts:
+            now = loop.time()
+            dep, wait_until = target.choose(tried, now)
+            if dep is None:
+                break
+            delay = wait_until - now if wait_until > now else 0.0
+            if dep in tried:
+                cap = min(policy.backoff_max, policy.backoff_base * (2 ** (used - 1)))
+                delay = max(delay, target.random() * cap)
+            if delay:
+                if now + delay >= deadline:
+                    break
+                await asyncio.sleep(delay)
+            used += 1
+            attempts += 1
+            tried.append(dep)
+            try:
+                result = await _attempt(target, dep, op, call, deadline)
+            except GatewayError as exc:
+                kind = classify(exc)
+                last, last_kind = exc, kind
+                if kind is not None and kind in policy.retry_on:
+                    continue
+                if kind is not None and kind in policy.fallback_on:
+                    break
+                exc.headers[ATTEMPTS_HEADER] = str(attempts)
+                raise
+            headers = {DEPLOYMENT_HEADER: dep.label, ATTEMPTS_HEADER: str(attempts)}
+            if op == "stream":
+                return RoutedStream(result, headers)  # type: ignore[arg-type]
+            reply: Reply = result  # type: ignore[assignment]
+            if reply.headers:
+                headers = {**reply.headers, **headers}
+            return Reply(reply.body, reply.status, headers)
+    if last is not None and last_kind in (CONTEXT_WINDOW, CONTENT_POLICY):
+        last.headers[ATTEMPTS_HEADER] = str(attempts)
+        raise last
+    raise _unavailable(group, last, attempts)
+
+
+def _unavailable(group: Group, last: GatewayError | None, attempts: int) -> GatewayError:
+    if last is None:
+        message = f"{group.name}: no deployment is available (all are cooling down or at capacity)"
+    else:
+        message = f"{group.name}: no deployment could answer; last error: {last.message}"
+    return ProviderError(message, status=503, code="group_unavailable", headers={ATTEMPTS_HEADER: str(attempts)})
+
+
+async def _attempt(group: Group, dep: Deployment, op: str, call: Call, deadline: float) -> Reply | AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    state = group.state
+    key = dep.key
+    start = loop.time()
+    routed = Call(call.raw, call.request, dep.full, dep.model, call.request_id, call._data)
+    state.begin(key, start)
+    handed_over = False
+    try:
+        if op == "stream":
+            limit = deadline if dep.ttft_timeout is None else min(deadline, start + dep.ttft_timeout)
+            async with asyncio.timeout_at(limit):
+                chunks = await dep.provider.chat_stream(routed)
+                try:
+                    first: bytes | None = await chunks.__anext__()
+                except StopAsyncIteration:
+                    first = None
+                except BaseException:
+                    await _close(chunks)
+                    raise
+            state.success(key, loop.time() - start)
+            handed_over = True
+            end = None if dep.total_timeout is None else start + dep.total_timeout
+            return _relay(first, chunks, group, dep, end)
+        limit = deadline if dep.total_timeout is None else min(deadline, start + dep.total_timeout)
+        async with asyncio.timeout_at(limit):
+            if op == "chat":
+                reply = await dep.provider.chat(routed)
+            else:
+                reply = await dep.provider.embeddings(routed)
+        state.success(key, loop.time() - start)
+        return reply
+    except TimeoutError:
+        state.failure(key, loop.time())
+        raise UpstreamTimeout(f"{dep.provider.name}: upstream timed out", code="upstream_timeout") from None
+    except GatewayError as exc:
+        kind = classify(exc)
+        if kind in HEALTH:
+            state.failure(key, loop.time(), retry_after(exc) if kind == RATE_LIMIT else None)
+        else:
+            state.neutral(key)
+        raise
+    except BaseException:  # the client left (cancelled), or a bug: no verdict on the deployment
+        state.neutral(key)
+        raise
+    finally:
+        if not handed_over:
+            state.finish(key)
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _relay(
+    first: bytes | None, chunks: AsyncIterator[bytes], group: Group, dep: Deployment, end: float | None
+) -> AsyncIterator[bytes]:
+    """The stream after its first chunk: idle and total limits, and the deployment held until it ends."""
+    state = group.state
+    idle = dep.idle_timeout
+    try:
+        if first is not None:
+            yield first
+        if idle is None and end is None:
+            async for chunk in chunks:
+                yield chunk
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            limit = now + idle if idle is not None else end
+            if end is not None and limit > end:  # type: ignore[operator]
+                limit = end
+            try:
+                async with asyncio.timeout_at(limit):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                what = "stalled" if idle is not None and (end is None or now + idle <= end) else "ran past its time limit"
+                raise UpstreamTimeout(f"{dep.provider.name}: the stream {what}", code="upstream_timeout") from None
+            yield chunk
+    except GatewayError as exc:
+        if classify(exc) in HEALTH:
+            state.failure(dep.key, asyncio.get_running_loop().time())
+        raise
+    finally:
+        state.finish(dep.key)
+        await _close(chunks)
