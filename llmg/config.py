@@ -208,6 +208,22 @@ def _explain(error: msgspec.ValidationError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _convert_sections(tree: Any, key: str, struct: type[Any], source: str) -> dict[str, Any]:
+    """Convert the tables under ``key`` one by one, so that an error names the section."""
+    sections = tree.pop(key, {}) if isinstance(tree, dict) else {}
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{source}: {key}: Expected `table`, got `{type(sections).__name__}`")
+    result: dict[str, Any] = {}
+    for name, section in sections.items():
+        try:
+            result[name] = msgspec.convert(section, struct)
+        except msgspec.ValidationError as exc:
+            explained = _explain(exc)
+            sep = ": " if explained.startswith(("Object", "Expected")) else "."
+            raise ConfigError(f"{source}: {key}.{name}{sep}{explained}") from None
+    return result
+
+
 def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     env = os.environ if environ is None else environ
     try:
@@ -229,11 +245,13 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> L
             explained = _explain(exc)
             where = f"providers.{name}" if explained.startswith(("Object", "Expected")) else f"providers.{name}."
             raise ConfigError(f"{source}: {where}{'' if where.endswith('.') else ': '}{explained}") from None
+    groups = _convert_sections(expanded, "groups", GroupConfig, source)
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(exc)}") from None
     config.providers = providers
+    config.groups = groups
     loaded = LoadedConfig(config, source, unset_vars=unset)
     _check(loaded)
     return loaded
