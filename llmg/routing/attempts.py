@@ -119,7 +119,11 @@ async def _attempt(group: Group, dep: Deployment, op: str, call: Call, deadline:
     handed_over = False
     try:
         if op == "stream":
-            limit = deadline if dep.ttft_timeout is None else min(deadline, start + dep.ttft_timeout)
+            limit = deadline
+            if dep.ttft_timeout is not None:
+                limit = min(limit, start + dep.ttft_timeout)
+            if dep.total_timeout is not None:
+                limit = min(limit, start + dep.total_timeout)
             async with asyncio.timeout_at(limit):
                 chunks = await dep.provider.chat_stream(routed)
                 try:

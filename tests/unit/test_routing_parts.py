@@ -148,3 +148,18 @@ def test_a_deployment_with_its_own_key_registers_a_provider_that_has_none() -> N
     assert "openai" not in result.registered
     assert result.deployments["g[0]"].api_key == "sk-own"
     assert result.deployments["g[0]"].base_url == "https://api.openai.com/v1"
+
+
+def test_the_readme_worked_config_is_valid() -> None:
+    from tests.gateway import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Routing and failover", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    env = {"OPENAI_API_KEY": "sk-1", "ANTHROPIC_API_KEY": "sk-2", "GROQ_API_KEY": "gsk-3", "OPENAI_KEY_2": "sk-4"}
+    loaded = parse(block, "README", env)
+    result = plan(loaded, env)
+    assert set(loaded.config.groups) == {"fast-chat", "smart-chat"}
+    assert result.deployments["fast-chat[1]"].api_key == "sk-4"
+    assert "smart-chat[1]" in result.deployments  # its own connect timeout -> its own adapter
+    assert result.deployments["smart-chat[1]"].timeout.connect == 3
