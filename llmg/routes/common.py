@@ -10,7 +10,7 @@ from sanic import HTTPResponse, Request
 from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
-from ..routing import Group, RoutedStream
+from ..routing import Group
 from ..schemas.decode import decode
 
 T = TypeVar("T")
@@ -43,11 +43,6 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
             return group, Call(raw, body, model, model, request_id(request))  # type: ignore[arg-type]
     provider, upstream, full = resolver.resolve(model)
     return provider, Call(raw, body, full, upstream, request_id(request))  # type: ignore[arg-type]
-
-
-def stream_headers(chunks: object) -> dict[str, str] | None:
-    """The routing headers of a group's stream (x-llmg-deployment, x-llmg-attempts), else None."""
-    return chunks.headers if type(chunks) is RoutedStream else None
 
 
 def reply(result: Reply) -> HTTPResponse:

@@ -32,23 +32,72 @@ ATTEMPTS_HEADER = "x-llmg-attempts"
 
 
 class RoutedStream:
-    """The client's stream plus the routing headers, which must go out before the first byte."""
+    """A group's stream for the client: the first chunk (already received), then the rest.
 
-    __slots__ = ("headers", "_chunks")
+    It carries the routing headers, which must go out before the first byte, holds the deployment
+    (in flight) until it is closed, applies the deployment's idle and total limits, and reports a
+    failure after the first byte to the breaker. ``aclose`` is idempotent and works whether or not
+    iteration ever started, so the deployment is always released.
+    """
 
-    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
-        self._chunks = chunks
+    __slots__ = ("headers", "_first", "_chunks", "_state", "_dep", "_end", "_closed")
+
+    def __init__(
+        self, first: bytes | None, chunks: AsyncIterator[bytes], group: Group, dep: Deployment, end: float | None,
+        headers: dict[str, str],
+    ) -> None:
         self.headers = headers
+        self._first = first
+        self._chunks = chunks
+        self._state = group.state
+        self._dep = dep
+        self._end = end
+        self._closed = False
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks
+    def __aiter__(self) -> RoutedStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        if self._closed:
+            raise StopAsyncIteration
+        dep = self._dep
+        try:
+            if dep.idle_timeout is None and self._end is None:
+                return await self._chunks.__anext__()
+            now = asyncio.get_running_loop().time()
+            limit = now + dep.idle_timeout if dep.idle_timeout is not None else self._end
+            stalled = True
+            if self._end is not None and limit > self._end:  # type: ignore[operator]
+                limit, stalled = self._end, False
+            try:
+                async with asyncio.timeout_at(limit):
+                    return await self._chunks.__anext__()
+            except TimeoutError:
+                what = "stalled" if stalled else "ran past its time limit"
+                raise UpstreamTimeout(f"{dep.provider.name}: the stream {what}", code="upstream_timeout") from None
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except GatewayError as exc:
+            if classify(exc) in HEALTH:
+                self._state.failure(dep.key, asyncio.get_running_loop().time())
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
 
     async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        self._state.finish(self._dep.key)
+        await _close(self._chunks)
 
 
 async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
@@ -90,7 +139,8 @@ async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
                 raise
             headers = {DEPLOYMENT_HEADER: dep.label, ATTEMPTS_HEADER: str(attempts)}
             if op == "stream":
-                return RoutedStream(result, headers)  # type: ignore[arg-type]
+                first, chunks, end = result  # type: ignore[misc]
+                return RoutedStream(first, chunks, target, dep, end, headers)
             reply: Reply = result  # type: ignore[assignment]
             if reply.headers:
                 headers = {**reply.headers, **headers}
@@ -109,7 +159,9 @@ def _unavailable(group: Group, last: GatewayError | None, attempts: int) -> Gate
     return ProviderError(message, status=503, code="group_unavailable", headers={ATTEMPTS_HEADER: str(attempts)})
 
 
-async def _attempt(group: Group, dep: Deployment, op: str, call: Call, deadline: float) -> Reply | AsyncIterator[bytes]:
+async def _attempt(
+    group: Group, dep: Deployment, op: str, call: Call, deadline: float
+) -> Reply | tuple[bytes | None, AsyncIterator[bytes], float | None]:
     loop = asyncio.get_running_loop()
     state = group.state
     key = dep.key
@@ -136,7 +188,7 @@ async def _attempt(group: Group, dep: Deployment, op: str, call: Call, deadline:
             state.success(key, loop.time() - start)
             handed_over = True
             end = None if dep.total_timeout is None else start + dep.total_timeout
-            return _relay(first, chunks, group, dep, end)
+            return first, chunks, end  # RoutedStream (built by run) releases the deployment
         limit = deadline if dep.total_timeout is None else min(deadline, start + dep.total_timeout)
         async with asyncio.timeout_at(limit):
             if op == "chat":
@@ -156,7 +208,7 @@ async def _attempt(group: Group, dep: Deployment, op: str, call: Call, deadline:
             state.neutral(key)
         raise
     except BaseException:  # the client left (cancelled), or a bug: no verdict on the deployment
-        state.neutral(key)
+        state.neutral(key, answered=False)
         raise
     finally:
         if not handed_over:
@@ -167,40 +219,3 @@ async def _close(chunks: AsyncIterator[bytes]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-async def _relay(
-    first: bytes | None, chunks: AsyncIterator[bytes], group: Group, dep: Deployment, end: float | None
-) -> AsyncIterator[bytes]:
-    """The stream after its first chunk: idle and total limits, and the deployment held until it ends."""
-    state = group.state
-    idle = dep.idle_timeout
-    try:
-        if first is not None:
-            yield first
-        if idle is None and end is None:
-            async for chunk in chunks:
-                yield chunk
-            return
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            limit = now + idle if idle is not None else end
-            if end is not None and limit > end:  # type: ignore[operator]
-                limit = end
-            try:
-                async with asyncio.timeout_at(limit):
-                    chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                what = "stalled" if idle is not None and (end is None or now + idle <= end) else "ran past its time limit"
-                raise UpstreamTimeout(f"{dep.provider.name}: the stream {what}", code="upstream_timeout") from None
-            yield chunk
-    except GatewayError as exc:
-        if classify(exc) in HEALTH:
-            state.failure(dep.key, asyncio.get_running_loop().time())
-        raise
-    finally:
-        state.finish(dep.key)
-        await _close(chunks)

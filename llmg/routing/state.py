@@ -43,8 +43,9 @@ class RoutingState(Protocol):
 
     def failure(self, key: str, now: float, retry_after: float | None = None) -> None: ...
 
-    def neutral(self, key: str) -> None:
-        """The attempt ended without saying anything about health (a 400, a cancelled client)."""
+    def neutral(self, key: str, answered: bool = True) -> None:
+        """The attempt ended without a health failure: the upstream ``answered`` (a 400), or the
+        attempt was abandoned (the client left), which says nothing either way."""
         ...
 
     def finish(self, key: str) -> None:
@@ -131,12 +132,13 @@ class MemoryState:
             slot.probing = False
             failures.clear()
 
-    def neutral(self, key: str) -> None:
+    def neutral(self, key: str, answered: bool = True) -> None:
         slot = self._slot(key)
-        if slot.probing:  # the upstream answered, so it is reachable: close
-            slot.open_until = 0.0
-            slot.probing = False
-            slot.failures.clear()
+        if slot.probing:
+            slot.probing = False  # abandoned: still half-open, the next request probes
+            if answered:  # the upstream answered, so it is reachable: close
+                slot.open_until = 0.0
+                slot.failures.clear()
 
     def finish(self, key: str) -> None:
         slot = self._slot(key)

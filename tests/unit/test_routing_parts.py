@@ -48,6 +48,12 @@ def test_a_neutral_probe_closes_and_in_flight_caps() -> None:
     state.neutral("k")  # a 400 from the upstream: it is reachable
     state.finish("k")
     assert state.breaker("k", 1.6) == "closed"
+    state.failure("k", 1.7)
+    state.begin("k", 3.0)  # the probe...
+    state.neutral("k", answered=False)  # ...abandoned by its client: still half-open, probe again
+    state.finish("k")
+    assert state.breaker("k", 3.1) == "half-open" and state.available("k", 3.1, None)
+    state.success("k", None)
     state.begin("k", 2.0)
     assert not state.available("k", 2.0, 1) and state.available("k", 2.0, 2)
     state.finish("k")
