@@ -288,3 +288,26 @@ deployments = [{deployment(refused_url(), "dead")}, {deployment(b, "b")}]"""))
     with client(gw) as c:
         resp = chat(c, "g")
     assert resp.status_code == 200 and served(resp) == ("b", "2")
+
+
+def test_max_in_flight_and_an_abandoned_stream_releases_its_deployment(fakes, start_gateway) -> None:
+    a, b = fakes("a", "b")
+    a.script[:] = ["stall"]
+    gw = start_gateway(config(f"""[groups.g]
+strategy = "round-robin"
+deployments = [{deployment(a, "a", "max_in_flight = 1")}, {deployment(b, "b")}]"""))
+    body = {"model": "g", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with client(gw) as c:
+        with c.stream("POST", "/v1/chat/completions", json=body) as resp:
+            assert resp.headers["x-llmg-deployment"] == "a"
+            raw = resp.iter_raw()  # kept referenced: a dropped iterator closes the response
+            next(raw)  # the first chunk arrived; a is now stalled and full
+            # a holds its one slot: round-robin's next turns skip it.
+            assert [chat(c, "g").headers["x-llmg-deployment"] for _ in range(3)] == ["b"] * 3
+        # The client went away: the gateway lets go of a.
+        deadline = time.monotonic() + 10
+        labels: list[str] = []
+        while "a" not in labels and time.monotonic() < deadline:
+            labels.append(chat(c, "g").headers["x-llmg-deployment"])
+            time.sleep(0.05)
+    assert "a" in labels
