@@ -17,6 +17,7 @@ Rules (issue 12):
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from .classify import CONTENT_POLICY, CONTEXT_WINDOW, HEALTH, RATE_LIMIT, classi
 
 if TYPE_CHECKING:
     from .group import Deployment, Group
+
+log = logging.getLogger("llmg.routing")
 
 DEPLOYMENT_HEADER = "x-llmg-deployment"
 ATTEMPTS_HEADER = "x-llmg-attempts"
@@ -131,6 +134,9 @@ async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
             except GatewayError as exc:
                 kind = classify(exc)
                 last, last_kind = exc, kind
+                # The class and the status only: the message may quote the client's input.
+                log.info("%s: deployment %s failed (%s, HTTP %d), attempt %d", group.name, dep.label,
+                         kind or "not retryable", exc.status, attempts)
                 if kind is not None and kind in policy.retry_on:
                     continue
                 if kind is not None and kind in policy.fallback_on:

@@ -12,9 +12,12 @@ probe) may use it. The probe's success closes the breaker, its failure opens it 
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
+
+log = logging.getLogger("llmg.routing")
 
 # Weight of the newest time-to-first-byte sample in the moving average.
 LATENCY_ALPHA = 0.3
@@ -107,6 +110,7 @@ class MemoryState:
     def success(self, key: str, ttfb: float | None) -> None:
         slot = self._slot(key)
         if slot.open_until:  # the probe got through: close
+            log.info("deployment %s: circuit closed", key)
             slot.open_until = 0.0
             slot.probing = False
             slot.failures.clear()
@@ -119,6 +123,8 @@ class MemoryState:
         if retry_after:
             slot.retry_after_until = max(slot.retry_after_until, now + retry_after)
         if slot.open_until:  # half-open probe failed (or a straggler from before it opened): reopen
+            if slot.probing:
+                log.warning("deployment %s: probe failed, circuit open for %.0f s", key, self.cooldown_s)
             slot.open_until = now + self.cooldown_s
             slot.probing = False
             return
@@ -131,6 +137,7 @@ class MemoryState:
             slot.open_until = now + self.cooldown_s
             slot.probing = False
             failures.clear()
+            log.warning("deployment %s: circuit open for %.0f s after %d failures", key, self.cooldown_s, self.failures_to_open)
 
     def neutral(self, key: str, answered: bool = True) -> None:
         slot = self._slot(key)
