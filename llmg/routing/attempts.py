@@ -110,11 +110,17 @@ async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
     attempts = 0
     last: GatewayError | None = None
     last_kind: str | None = None
+    out_of_time = False
     for target in group.chain:
+        if out_of_time:
+            break
         tried: list[Deployment] = []
         used = 0
         while used < target.max_attempts:
             now = loop.time()
+            if now >= deadline:  # an attempt now would time out at once, and count against its deployment
+                out_of_time = True
+                break
             dep, wait_until = target.choose(tried, now)
             if dep is None:
                 break
@@ -124,7 +130,7 @@ async def run(group: Group, op: str, call: Call) -> Reply | RoutedStream:
                 delay = max(delay, target.random() * cap)
             if delay:
                 if now + delay >= deadline:
-                    break
+                    break  # this group is done; a fallback may still answer without waiting
                 await asyncio.sleep(delay)
             used += 1
             attempts += 1

@@ -311,3 +311,20 @@ deployments = [{deployment(a, "a", "max_in_flight = 1")}, {deployment(b, "b")}]"
             labels.append(chat(c, "g").headers["x-llmg-deployment"])
             time.sleep(0.05)
     assert "a" in labels
+
+
+def test_the_deadline_ends_every_attempt_and_stops_the_retries(fakes, start_gateway) -> None:
+    a, b = fakes("a", "b")
+    a.default = "hang"
+    gw = start_gateway(config(f"""[groups.g]
+strategy = "round-robin"
+fallbacks = ["mock/fallback"]
+deployments = [{deployment(a, "a")}, {deployment(b, "b")}]""", router="deadline_s = 1"))
+    with client(gw) as c:
+        started = time.monotonic()
+        resp = chat(c, "g")
+        elapsed = time.monotonic() - started
+    assert resp.status_code == 503 and resp.headers["x-llmg-attempts"] == "1"
+    assert "timed out" in resp.json()["error"]["message"]
+    assert (a.count, b.count) == (1, 0)
+    assert 0.9 < elapsed < 8
