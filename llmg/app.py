@@ -18,7 +18,8 @@ from .model_directory import ModelDirectory
 from .providers import registry
 from .request_id import request_id
 from .routes import group
-from .routing import Router
+from .routing import ModelResolver
+from .routing.build import build_groups
 from .transport import open_transport
 
 log = logging.getLogger("llmg")
@@ -67,7 +68,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     )
     app.ctx.loaded = loaded
     app.ctx.plan = resolved
-    app.ctx.router = Router({}, config.aliases)
+    app.ctx.resolver = ModelResolver({}, config.aliases)
     app.blueprint(group)
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
@@ -81,14 +82,17 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     async def open_resources(app: Sanic) -> None:
         app.ctx.transport = open_transport(server.transport, server.pool_size)
         providers = registry.instantiate(resolved.registered, app.ctx.transport)
-        app.ctx.router = Router(providers, config.aliases)
-        app.ctx.models = ModelDirectory(providers)
+        # Routing groups: deployments with their own key/base_url get their own adapter, built here once.
+        app.ctx.deployment_adapters = registry.instantiate(resolved.deployments, app.ctx.transport)
+        groups = build_groups(config, providers, app.ctx.deployment_adapters)
+        app.ctx.resolver = ModelResolver(providers, config.aliases, groups)
+        app.ctx.models = ModelDirectory(providers, groups=list(groups))
         app.ctx.models.start()
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
         await app.ctx.models.stop()
-        for provider in app.ctx.router.providers.values():
+        for provider in [*app.ctx.resolver.providers.values(), *app.ctx.deployment_adapters.values()]:
             await provider.aclose()
         await app.ctx.transport.aclose()
 

@@ -79,11 +79,67 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     params: dict[str, Any] = {}
 
 
+# --- routing: [router] defaults and [groups.NAME] (llmg/routing/) ------------------------------
+
+RetryClass = Literal["connect", "timeout", "429", "5xx"]
+FallbackReason = Literal["context_window", "content_policy"]
+
+
+class CooldownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Circuit breaker per deployment: `failures` within `window_s` -> skipped for `cooldown_s`."""
+
+    failures: Annotated[int, msgspec.Meta(ge=1)] = 3
+    window_s: Seconds = 30.0
+    cooldown_s: Seconds = 30.0
+
+
+class RouterConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    retry_on: list[RetryClass] = msgspec.field(default_factory=lambda: ["connect", "timeout", "429", "5xx"])
+    # Attempts per request within one group (each fallback group has its own budget).
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    backoff_base_ms: Annotated[float, msgspec.Meta(ge=0)] = 100.0
+    backoff_max_ms: Annotated[float, msgspec.Meta(ge=0)] = 5000.0
+    # Total budget for every attempt of one request, fallbacks included.
+    deadline_s: Seconds = 120.0
+    cooldown: CooldownConfig = msgspec.field(default_factory=CooldownConfig)
+    default_fallbacks: list[str] = []
+    # Upstream 400s that send the request to the fallbacks instead of back to the client.
+    fallback_on: list[FallbackReason] = msgspec.field(default_factory=lambda: ["context_window", "content_policy"])
+    # Share of requests the latency strategy sends to a random deployment, so a recovered
+    # (or never measured) deployment gets measured again.
+    latency_exploration: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+
+
+class DeploymentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    model: str  # "provider/model"
+    name: str | None = None  # shown in x-llmg-deployment; default the model
+    api_key: str | None = None  # own key -> own adapter instance
+    base_url: str | None = None
+    weight: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    timeout_s: Seconds | None = None  # total per attempt
+    ttft_timeout_s: Seconds | None = None  # time to first byte of a stream
+    connect_timeout_s: Seconds | None = None
+    idle_timeout_s: Seconds | None = None  # longest silence between stream chunks
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class GroupConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    strategy: Literal["weighted", "round-robin", "least-busy", "latency"] = "weighted"
+    deployments: Annotated[list[DeploymentConfig], msgspec.Meta(min_length=1)]
+    fallbacks: list[str] | None = None  # None -> router.default_fallbacks
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] | None = None  # None -> router.max_attempts
+
+
+# --- end routing ---------------------------------------------------------------------------------
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     providers: dict[str, ProviderConfig] = {}
     aliases: dict[str, str] = {}
+    router: RouterConfig = msgspec.field(default_factory=RouterConfig)
+    groups: dict[str, GroupConfig] = {}
 
 
 class ConfigError(Exception):
@@ -152,6 +208,22 @@ def _explain(error: msgspec.ValidationError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _convert_sections(tree: Any, key: str, struct: type[Any], source: str) -> dict[str, Any]:
+    """Convert the tables under ``key`` one by one, so that an error names the section."""
+    sections = tree.pop(key, {}) if isinstance(tree, dict) else {}
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{source}: {key}: Expected `table`, got `{type(sections).__name__}`")
+    result: dict[str, Any] = {}
+    for name, section in sections.items():
+        try:
+            result[name] = msgspec.convert(section, struct)
+        except msgspec.ValidationError as exc:
+            explained = _explain(exc)
+            sep = ": " if explained.startswith(("Object", "Expected")) else "."
+            raise ConfigError(f"{source}: {key}.{name}{sep}{explained}") from None
+    return result
+
+
 def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> LoadedConfig:
     env = os.environ if environ is None else environ
     try:
@@ -173,11 +245,13 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> L
             explained = _explain(exc)
             where = f"providers.{name}" if explained.startswith(("Object", "Expected")) else f"providers.{name}."
             raise ConfigError(f"{source}: {where}{'' if where.endswith('.') else ': '}{explained}") from None
+    groups = _convert_sections(expanded, "groups", GroupConfig, source)
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(exc)}") from None
     config.providers = providers
+    config.groups = groups
     loaded = LoadedConfig(config, source, unset_vars=unset)
     _check(loaded)
     return loaded
@@ -195,12 +269,53 @@ def _check(loaded: LoadedConfig) -> None:
                 raise ConfigError(
                     f"{loaded.source}: providers.{name}.base_url: must start with http:// or https://"
                 )
+    _check_groups(loaded)
     for path, names in loaded.unset_vars.items():
         # Name the variable, never a value: the surrounding text may be a secret.
         loaded.warnings.append(
             f"{path}: environment variable {', '.join(sorted(set(names)))} is not set; "
             "the value is used as written"
         )
+
+
+def _check_groups(loaded: LoadedConfig) -> None:
+    """Group names, deployment models and fallback targets; providers are checked by the registry."""
+    config, src = loaded.config, loaded.source
+
+    def target_ok(target: str) -> bool:
+        provider, _, model = target.partition("/")
+        return target in config.groups or bool(provider and model)
+
+    for i, target in enumerate(config.router.default_fallbacks):
+        if not target_ok(target):
+            raise ConfigError(f"{src}: router.default_fallbacks[{i}]: {target!r} is neither a group nor 'provider/model'")
+    for name, group in config.groups.items():
+        where = f"{src}: groups.{name}"
+        if name in config.aliases:
+            raise ConfigError(f"{where}: the name is also an alias; a model name must mean one thing")
+        if not name or "/" in name or not name.isprintable() or " " in name:
+            raise ConfigError(f"{where}: a group name may not be empty or contain '/', spaces or control characters")
+        labels: set[str] = set()
+        for i, dep in enumerate(group.deployments):
+            provider, _, model = dep.model.partition("/")
+            if not provider or not model:
+                raise ConfigError(f"{where}.deployments[{i}].model: {dep.model!r} must be 'provider/model'")
+            if dep.base_url is not None and not dep.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"{where}.deployments[{i}].base_url: must start with http:// or https://")
+            label = dep.name or dep.model
+            if not (label.isascii() and label.isprintable()):
+                # The label goes out in the x-llmg-deployment header.
+                raise ConfigError(f"{where}.deployments[{i}]: the name must be printable ASCII")
+            if label in labels:
+                raise ConfigError(
+                    f"{where}.deployments[{i}]: {label!r} names two deployments; give each its own `name`"
+                )
+            labels.add(label)
+        for i, target in enumerate(group.fallbacks or ()):
+            if target == name:
+                raise ConfigError(f"{where}.fallbacks[{i}]: a group cannot fall back to itself")
+            if not target_ok(target):
+                raise ConfigError(f"{where}.fallbacks[{i}]: {target!r} is neither a group nor 'provider/model'")
 
 
 def discover(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:

@@ -62,7 +62,8 @@ _MODEL = {
     "description": (
         "`provider/model`: the part before the first `/` names a registered provider, the rest is "
         "the provider's own model id (`openrouter/openai/gpt-4o` sends `openai/gpt-4o` to openrouter). "
-        "A configured alias from `[aliases]` is accepted too. An unknown or unregistered provider "
+        "A configured alias from `[aliases]` or group from `[groups]` is accepted too (a group answers "
+        "with `x-llmg-deployment` and `x-llmg-attempts` headers). An unknown or unregistered provider "
         "gets 404 `Unknown provider: NAME`; a model id outside this pattern gets 400."
     ),
     "examples": ["mock/mock-1", "openai/gpt-4o-mini"],

@@ -13,7 +13,7 @@ from collections import defaultdict
 from sanic import HTTPResponse, Request, Sanic
 
 _ALLOWED_HEADERS = "authorization, content-type, x-request-id"
-_EXPOSED_HEADERS = "x-request-id, retry-after"
+_EXPOSED_HEADERS = "x-request-id, retry-after, x-llmg-deployment, x-llmg-attempts"  # the last two: routing groups
 _MAX_AGE = "600"
 
 

@@ -31,6 +31,8 @@ class GatewayError(Exception):
 
     status: int = 500
     type: str = "internal_error"
+    # The provider's own error code (e.g. "context_length_exceeded"), for routing decisions only.
+    upstream_code: str | None = None
 
     def __init__(
         self,
@@ -140,6 +142,21 @@ def upstream_message(body: bytes) -> str | None:
     return None
 
 
+def _upstream_code(body: bytes) -> str | None:
+    """``error.code`` (or ``error.type``) of an OpenAI-style error body, if it has one."""
+    try:
+        data: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        for key in ("code", "type", "status"):
+            value = err.get(key)
+            if isinstance(value, str) and value:
+                return value[:100]
+    return None
+
+
 def redact(message: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -177,12 +194,14 @@ def from_upstream(
             headers=extra,
         )
     if 400 <= status < 500:
-        return GatewayError(
+        error = GatewayError(
             f"{provider}: {text}" if text else f"{provider} rejected the request (HTTP {status})",
             status=status,
             type="invalid_request_error",
             code="upstream_error",
         )
+        error.upstream_code = _upstream_code(body)
+        return error
     return ProviderError(
         f"{provider}: upstream error (HTTP {status})" + (f": {text}" if text else ""),
         code="upstream_error",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .providers.base import Provider
 from .schemas.openai import Model, ModelList
@@ -23,8 +23,9 @@ FETCH_TIMEOUT = 8.0
 
 
 class ModelDirectory:
-    def __init__(self, providers: Mapping[str, Provider]) -> None:
+    def __init__(self, providers: Mapping[str, Provider], groups: Sequence[str] = ()) -> None:
         self.providers = dict(providers)
+        self.groups = list(groups)  # routing groups: listed first, as models owned by "llmg-group"
         self._created = int(time.time())
         self._by_provider: dict[str, list[str]] = {
             name: list(p.settings.models if p.settings.models is not None else p.spec.models)
@@ -37,7 +38,8 @@ class ModelDirectory:
         return "llmg-mock" if provider.spec.adapter == "mock" else provider.name
 
     def _rebuild(self) -> None:
-        models = [
+        models = [Model(id=name, created=self._created, owned_by="llmg-group") for name in sorted(self.groups)]
+        models += [
             Model(id=f"{name}/{model}", created=self._created, owned_by=self._owner(self.providers[name]))
             for name in sorted(self._by_provider)
             for model in self._by_provider[name]

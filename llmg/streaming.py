@@ -20,14 +20,17 @@ _log = logging.getLogger("llmg.streaming")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-async def send_stream(request: Request, chunks: AsyncIterator[bytes]) -> None:
+async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> None:
     """Write SSE chunks to the client as they arrive.
 
     A failure after the first byte cannot change the status any more, so it is reported as an
     error event followed by ``[DONE]``. If the client goes away, Sanic cancels this task; the
     cancellation closes ``chunks`` (and with it the upstream request) on the way out.
     """
-    response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
+    # `headers`: extra response headers (a routing group's x-llmg-deployment / x-llmg-attempts).
+    response = await request.respond(
+        content_type="text/event-stream", headers={**_SSE_HEADERS, **headers} if headers else _SSE_HEADERS
+    )
     assert response is not None
     ended = False
     try:

@@ -32,6 +32,8 @@ class Plan:
     registered: dict[str, Settings] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Group deployments with their own adapter (own api_key/base_url), keyed "group[i]" (llmg.routing.build).
+    deployments: dict[str, Settings] = field(default_factory=dict)
 
 
 def _first_env(names: list[str], environ: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -130,6 +132,10 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
         )
         _check_adapter(loaded, settings)
         result.registered[name] = settings
+    if config.groups:  # routing groups: checked here so that serve and check-config report them
+        from ..routing.build import plan_deployments
+
+        result.deployments = plan_deployments(loaded, result, env)
     return result
 
 

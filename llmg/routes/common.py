@@ -10,6 +10,7 @@ from sanic import HTTPResponse, Request
 from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
+from ..routing import Group
 from ..schemas.decode import decode
 
 T = TypeVar("T")
@@ -28,12 +29,20 @@ def require_json(request: Request) -> None:
         )
 
 
-def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Provider, Call]:
+def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Provider | Group, Call]:
+    """The target (a provider, or a group that retries and falls back) and the Call for it."""
     require_json(request)
     raw = request.body
     body = decode(raw, decoder)
-    provider, model, full = request.app.ctx.router.resolve(body.model)  # type: ignore[attr-defined]
-    return provider, Call(raw, body, full, model, request_id(request))  # type: ignore[arg-type]
+    resolver = request.app.ctx.resolver
+    model = body.model  # type: ignore[attr-defined]
+    groups = resolver.groups
+    if groups:  # no groups configured: this test is all the single-provider path pays
+        group = groups.get(model)
+        if group is not None:
+            return group, Call(raw, body, model, model, request_id(request))  # type: ignore[arg-type]
+    provider, upstream, full = resolver.resolve(model)
+    return provider, Call(raw, body, full, upstream, request_id(request))  # type: ignore[arg-type]
 
 
 def reply(result: Reply) -> HTTPResponse:

@@ -12,5 +12,5 @@ bp = Blueprint("health")
 
 @bp.get("/health", ctx_public=True)
 async def health(request: Request) -> HTTPResponse:
-    body = encode(Health(version=__version__, providers=len(request.app.ctx.router.providers)))
+    body = encode(Health(version=__version__, providers=len(request.app.ctx.resolver.providers)))
     return HTTPResponse(body, content_type="application/json")

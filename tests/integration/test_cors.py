@@ -42,6 +42,7 @@ def test_allowed_origin_on_answers_and_errors() -> None:
     assert ok.status == 200
     assert ok.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "x-request-id" in ok.headers["access-control-expose-headers"]
+    assert "x-llmg-deployment" in ok.headers["access-control-expose-headers"]
     _, denied = app.test_client.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert denied.status == 401  # the browser can read the error too
     assert denied.headers["access-control-allow-origin"] == "https://app.example.com"

@@ -6,7 +6,17 @@ import re
 
 import msgspec
 
-from llmg.config import AuthConfig, Config, LoggingConfig, ProviderConfig, ServerConfig, parse
+from llmg.config import (
+    AuthConfig,
+    Config,
+    DeploymentConfig,
+    GroupConfig,
+    LoggingConfig,
+    ProviderConfig,
+    RouterConfig,
+    ServerConfig,
+    parse,
+)
 from llmg.providers.registry import plan
 from tests.gateway import ROOT
 
@@ -29,6 +39,22 @@ def test_example_documents_every_option() -> None:
             assert re.search(rf"^{field.name} = ", body, re.M), f"{section} {field.name} is not documented"
     for field in msgspec.structs.fields(Config):
         assert f"[{field.name}" in EXAMPLE, f"[{field.name}] is not documented"
+
+
+def test_example_documents_routing() -> None:
+    router = EXAMPLE.split("[router]", 1)[1]
+    for field in msgspec.structs.fields(RouterConfig):
+        assert re.search(rf"^{field.name} = ", router, re.M), f"[router] {field.name} is not documented"
+    assert parse(EXAMPLE, "x", {}).config.router == RouterConfig()
+    groups = EXAMPLE.split("# [groups.", 1)[1]
+    for struct in (GroupConfig, DeploymentConfig):
+        for field in msgspec.structs.fields(struct):
+            assert re.search(rf"^#\s+{field.name} = ", groups, re.M), f"{struct.__name__}.{field.name} is not documented"
+    # The commented group is a valid config once uncommented.
+    head, _, block = groups.split("\n#\n", 1)[0].partition("\n")
+    text = f"[groups.{head}\n" + "\n".join(line[2:] for line in block.splitlines())
+    loaded = parse("[groups.smart-chat]\ndeployments = [{ model = \"openai/gpt-4o\" }]\n" + text, "x", {})
+    assert [d.model for d in loaded.config.groups["fast-chat"].deployments][0] == "openai/gpt-4o-mini"
 
 
 def test_example_defaults_match_the_code() -> None:

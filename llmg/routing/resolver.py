@@ -1,6 +1,8 @@
-"""``model`` string -> (provider, upstream model id).
+"""``model`` string -> a group, or (provider, upstream model id).
 
-Aliases apply first (exact match, one level); then the model splits at the first ``/``, so
+A configured group name (``[groups.NAME]``) is looked up first: routes check ``groups`` before
+calling ``resolve``, and with no groups configured that costs one test of an empty dict.
+Aliases apply next (exact match, one level); then the model splits at the first ``/``, so
 ``openrouter/openai/gpt-4o`` goes to openrouter as ``openai/gpt-4o``. The provider name is only
 ever a dictionary key here: it is never put into a URL or a header, so odd characters in it cannot
 change where a request goes.
@@ -11,8 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .errors import InvalidRequest, UnknownProvider
-from .providers.base import Provider
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidRequest, UnknownProvider
+from ..providers.base import Provider
+
+if TYPE_CHECKING:
+    from .group import Group
 
 
 # Model ids seen in the wild: "gpt-4o", "openai/gpt-4o:free", "anthropic.claude-3-5-sonnet-20240620-v1:0",
@@ -21,10 +28,18 @@ from .providers.base import Provider
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]*(/[A-Za-z0-9][A-Za-z0-9._:@+\-]*)*")
 
 
-class Router:
-    def __init__(self, providers: Mapping[str, Provider], aliases: Mapping[str, str]) -> None:
+class ModelResolver:
+    """Resolves the client's ``model`` (named so as not to be confused with Sanic's ``app.router``)."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        aliases: Mapping[str, str],
+        groups: Mapping[str, Group] | None = None,
+    ) -> None:
         self.providers = dict(providers)
         self.aliases = dict(aliases)
+        self.groups: dict[str, Group] = dict(groups or {})
 
     def resolve(self, model: str) -> tuple[Provider, str, str]:
         """(provider, upstream model, the full "provider/model" after aliasing)."""
