@@ -15,6 +15,7 @@ import msgspec
 from sanic import Request
 
 from .errors import GatewayError, ProviderError
+from .logs import upstream_failure
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keep-alive\n\n"
@@ -149,6 +150,7 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes]) -> None:
             else:
                 await response.send(chunk)
     except GatewayError as exc:
+        upstream_failure(request, exc)
         if not ended:
             await response.send(exc.event() + DONE)
     except Exception:

@@ -33,6 +33,7 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     raw = request.body
     body = decode(raw, decoder)
     provider, model, full = request.app.ctx.router.resolve(body.model)  # type: ignore[attr-defined]
+    request.ctx.provider = provider.name  # for the access log and upstream-failure warnings
     return provider, Call(raw, body, full, model, request_id(request))  # type: ignore[arg-type]
 
 
