@@ -220,7 +220,7 @@ class Bench:
         return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (2 s each, 10k-request soak)")
     p.add_argument("--duration", type=float, help="seconds per measured run (default 6, quick 2)")
@@ -243,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         from llmg.config import ServerConfig
 
         args.transport = ServerConfig().transport
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport
