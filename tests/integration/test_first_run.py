@@ -157,6 +157,10 @@ def test_access_log_is_one_readable_line_per_request(start_gateway, workers: int
     output = _wait_for(gateway, lambda text: len(ACCESS.findall(text)) >= 4)
     assert set(ACCESS.findall(output)) == ids
     assert "sanic.access" not in output
+    # A request auth turns away (before any middleware) still gets its line and its latency.
+    assert httpx.get(f"{gateway.url}/v1/models", timeout=30).status_code == 401
+    output = _wait_for(gateway, lambda text: "GET /v1/models 401" in text)
+    assert re.search(r"llmg\.access: GET /v1/models 401 \d+\.\dms provider=- request_id=\S+$", output, re.M)
     assert not re.search(r"^\S+ \S+ INFO \S+ ?\S*: *$", output, re.M), "blank log line"
 
 
