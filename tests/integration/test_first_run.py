@@ -183,7 +183,15 @@ models = ["m"]
                               headers={**ANY_TOKEN, "x-request-id": f"rid-{model.replace('/', '-')}"},
                               json={**CHAT, "model": model})
         assert response.status_code == status, response.text
-    output = _wait_for(gateway, lambda text: text.count("upstream failure") >= 3)
+    # A stream that breaks after it started: the status is already 200, the warning still comes.
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", timeout=30,
+                      headers={**ANY_TOKEN, "x-request-id": "rid-stream-fail"},
+                      json={**CHAT, "model": "openai/stream-fail", "stream": True}) as streamed:
+        assert streamed.status_code == 200
+        assert b'"error"' in b"".join(streamed.iter_bytes())
+    output = _wait_for(gateway, lambda text: text.count("upstream failure") >= 4)
+    assert re.search(r"upstream failure: POST /v1/chat/completions -> 50\d \S+ provider=openai "
+                     r"request_id=rid-stream-fail", output), output
     assert re.search(r"WARNING \[\d+\] llmg\.upstream: upstream failure: POST /v1/chat/completions -> 502 "
                      r"upstream_error provider=openai request_id=rid-openai-error-500", output)
     assert re.search(r"-> 400 upstream_error provider=openai request_id=rid-openai-error-400", output)
