@@ -52,3 +52,20 @@ def test_provider_modules_hold_no_cli_commands() -> None:
     from llmg.providers import catalogue, github_copilot
 
     assert not hasattr(catalogue, "command") and not hasattr(github_copilot, "command")
+
+
+def test_an_in_process_app_prints_no_deprecation_warning() -> None:
+    """Each test run printed ~30 DeprecationWarnings (sanic-testing's listener, websockets.legacy)."""
+    import warnings
+
+    from llmg.app import create_app
+    from llmg.config import parse
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app = create_app(parse("[providers.mock]\n", "test", {}))
+        _, response = app.test_client.get("/health")
+    assert response.status == 200
+    # "always" here overrides pytest's own filters (which handle websockets.legacy at import): what
+    # is checked is Sanic's filter, which Sanic puts in front whenever it builds an app.
+    assert [str(w.message) for w in caught if "DEPRECATION" in str(w.message)] == []
