@@ -2,7 +2,7 @@
 
 Derived figures: for every (kind, concurrency, workers) the gateway row is paired with the direct
 row of the same run and tool, giving added latency per percentile and the throughput ratio; the
-targets of issue 3 are checked against those figures and the soak.
+targets are checked against those figures and the soak.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def markdown(data: dict) -> str:
         f"{v.get('wrk', 'wrk')}, hey {v.get('hey')}, {v.get('nginx', 'nginx')} + echo module {v.get('nginx-echo-module')}. "
         f"Gateway transport: {meta.get('default_transport')}.",
         "",
-        "**Targets** (issue 3)",
+        "**Targets**",
         "",
         "| target | goal | measured | met | how far |",
         "|---|---|---|---|---|",

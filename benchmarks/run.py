@@ -1,7 +1,8 @@
-"""Run the proxy-overhead benchmarks and write ``benchmarks/results/``.
+"""Run the proxy-overhead benchmarks and write their results.
 
-    python -m benchmarks.run            # full run (a few minutes)
-    python -m benchmarks.run --quick    # short durations, smaller soak: a smoke run of everything
+    python -m benchmarks.run                    # full run (a few minutes) -> benchmarks/results/tmp/
+    python -m benchmarks.run --quick            # short durations, smaller soak: a smoke run of everything
+    python -m benchmarks.run --commit-results   # -> the tracked benchmarks/results/ and the README table
 
 Every scenario sends the same request with the same tool to the fake upstream directly and through
 the gateway, in the same run, so the "added" figures are gateway minus direct under the same load.
@@ -23,6 +24,7 @@ from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, MODEL, UPSTREAM_KEY, request
 from .upstream import Upstream
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SCRATCH = RESULTS / "tmp"  # ignored by git: where a run goes unless --commit-results
 CHAT = "/v1/chat/completions"
 SSE = "text/event-stream"
 
@@ -218,7 +220,7 @@ class Bench:
         return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (2 s each, 10k-request soak)")
     p.add_argument("--duration", type=float, help="seconds per measured run (default 6, quick 2)")
@@ -227,18 +229,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transport", default=None, help="gateway transport for the main scenarios (default: the config default)")
     p.add_argument("--transports", default="", help="comma-separated transports for the bake-off (default: all)")
     p.add_argument("--delay-ms", type=int, default=0, help="fake upstream delay before answering")
-    p.add_argument("--out", default=str(RESULTS), help="results directory")
+    p.add_argument("--out", default=None,
+                   help="results directory (default benchmarks/results/tmp/, untracked)")
+    p.add_argument("--commit-results", action="store_true",
+                   help="write the tracked benchmarks/results/ and update the README's table")
     args = p.parse_args(argv)
+    # A run only rewrites tracked files when asked to: by default it lands in an ignored folder.
+    if args.out is None:
+        args.out = str(RESULTS if args.commit_results else SCRATCH)
+    elif args.commit_results:
+        p.error("--commit-results writes benchmarks/results/; it cannot be combined with --out")
     if args.transport is None:
         from llmg.config import ServerConfig
 
         args.transport = ServerConfig().transport
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport
     out = Path(args.out)
     paths = report.write(data, out)
-    if out.resolve() == RESULTS and report.update_readme(RESULTS.parent.parent / "README.md", data):
+    if args.commit_results and report.update_readme(RESULTS.parent.parent / "README.md", data):
         paths.append(RESULTS.parent.parent / "README.md")
     for path in paths:
         print(path)

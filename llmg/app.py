@@ -12,7 +12,7 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors
+from . import auth, cors, errors, logs
 from .config import LoadedConfig
 from .model_directory import ModelDirectory
 from .providers import registry
@@ -34,6 +34,11 @@ def _error_response(exc: errors.GatewayError) -> HTTPResponse:
 def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
     """Every exception becomes the OpenAI envelope; only unexpected ones are logged with a traceback."""
     if isinstance(exception, errors.GatewayError):
+        # --- newcomer: say why a provider is unknown; log provider failures (never a key) ---
+        if isinstance(exception, errors.UnknownProvider):
+            exception = exception.explained(request.app.ctx.plan.skipped)
+        logs.upstream_failure(request, exception)
+        # --- end newcomer ---
         return _error_response(exception)
     if isinstance(exception, SanicException):
         status = getattr(exception, "status_code", 500) or 500
@@ -61,7 +66,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         KEEP_ALIVE_TIMEOUT=server.keep_alive_timeout,
         # Long generations and streams are bounded by the upstream timeout, not by Sanic's.
         RESPONSE_TIMEOUT=server.upstream_timeout + 30,
-        ACCESS_LOG=server.access_log,
+        ACCESS_LOG=False,  # Sanic's access line is blank without its logging config: ours is logs.py's
         NOISY_EXCEPTIONS=False,
         FALLBACK_ERROR_FORMAT="json",
         MOTD=False,
@@ -73,6 +78,8 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
     auth.install(app, auth.GatewayAuth(server.auth))
+    if server.access_log:
+        logs.install_access_log(app)
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:

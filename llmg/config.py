@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the design card allows tomli on older interpreters
-    import tomli as tomllib
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]

@@ -81,8 +81,21 @@ class NotFound(GatewayError):
 
 
 class UnknownProvider(NotFound):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"Unknown provider: {printable(name)}", param="model", code="unknown_provider")
+    """404 ``Unknown provider: NAME`` (the authentication page's message), followed by the reason
+    when the gateway knows why NAME is not registered (a catalogue provider without its key)."""
+
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        message = f"Unknown provider: {printable(name)}"
+        if reason:
+            message += f" (not registered: {reason})"
+        super().__init__(message, param="model", code="unknown_provider")
+        self.provider = name
+        self.reason = reason
+
+    def explained(self, skipped: Mapping[str, str]) -> "UnknownProvider":
+        """The same error with the start-up plan's reason for skipping the provider, if it has one."""
+        reason = skipped.get(self.provider)
+        return self if self.reason or not reason else UnknownProvider(self.provider, reason)
 
 
 class NotSupported(GatewayError):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from sanic import Request
 
 from .errors import GatewayError, ProviderError
+from .logs import upstream_failure
 from .sse import DONE, KEEPALIVE, SSEEvent, SSEParser, event, event_json, relay_sse, sse_events
 
 __all__ = ["DONE", "KEEPALIVE", "SSEEvent", "SSEParser", "event", "event_json", "relay_sse", "send_stream", "sse_events"]
@@ -44,6 +45,7 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
             else:
                 await response.send(chunk)
     except GatewayError as exc:
+        upstream_failure(request, exc)
         if not ended:
             await response.send(exc.event() + DONE)
     except Exception:

@@ -6,17 +6,12 @@ format, and where its public API reference is. Nothing here does I/O past readin
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import msgspec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 Capability = Literal["chat", "stream", "embeddings"]
 
@@ -148,27 +143,3 @@ def readme_section(readme: str) -> str:
     if start < 0 or end < start:
         raise ValueError(f"README has no {README_START} ... {README_END} markers")
     return readme[start + len(README_START) : end].removeprefix("\n")
-
-
-def command(args) -> int:
-    """``llmg providers``: list the catalogue, print it as Markdown, or write/check the README table."""
-    if args.write_readme or args.check_readme:
-        path = Path(args.write_readme or args.check_readme)
-        readme = path.read_text(encoding="utf-8")
-        table = markdown_table()
-        if args.check_readme:
-            if readme_section(readme) == table:
-                print(f"{path}: provider table is up to date")
-                return 0
-            print(f"{path}: provider table differs from the catalogue; run `llmg providers --write-readme {path}`")
-            return 1
-        path.write_text(replace_readme_section(readme, table), encoding="utf-8")
-        print(f"{path}: provider table written ({len(load_catalogue())} providers)")
-        return 0
-    if args.markdown:
-        print(markdown_table(), end="")
-        return 0
-    for name, spec in sorted(load_catalogue().items()):
-        where = spec.base_url or spec.base_url_template or "(built in)"
-        print(f"{name:20} {spec.adapter:16} {spec.auth:15} {where}")
-    return 0

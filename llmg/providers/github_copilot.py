@@ -281,8 +281,3 @@ def login(token_directory: str | None = None) -> int:
     print(f"Logged in. GitHub token stored in {path} (mode 0600).", file=sys.stderr)
     print("Enable the provider with a [providers.github_copilot] section in llmg.toml.", file=sys.stderr)
     return 0
-
-
-def command(args) -> int:
-    """Entry point for ``llmg login <provider>`` (argparse namespace with ``token_dir``)."""
-    return login(args.token_dir)

@@ -95,12 +95,13 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
         else:
             key, key_source = _first_env(spec.env, env)
         if spec.key_required:
+            # Also the reason a client gets after "Unknown provider: NAME (not registered: ".
+            wanted = " or ".join([*spec.env, f"providers.{name}.api_key"])
             if key is None:
-                wanted = " or ".join(f"${v}" for v in spec.env) or "api_key"
-                result.skipped[name] = f"no API key (set providers.{name}.api_key or {wanted})"
+                result.skipped[name] = f"no API key; set {wanted}"
                 continue
             if key == "":
-                result.skipped[name] = f"API key from {key_source} is empty"
+                result.skipped[name] = f"empty API key from {key_source}; set {wanted}"
                 continue
             if "${" in key and f"providers.{name}.api_key" in loaded.unset_vars:
                 result.warnings.append(

@@ -40,8 +40,10 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     if groups:  # no groups configured: this test is all the single-provider path pays
         group = groups.get(model)
         if group is not None:
+            request.ctx.provider = model  # the group's name, for the access log and failure warnings
             return group, Call(raw, body, model, model, request_id(request))  # type: ignore[arg-type]
     provider, upstream, full = resolver.resolve(model)
+    request.ctx.provider = provider.name  # for the access log and upstream-failure warnings
     return provider, Call(raw, body, full, upstream, request_id(request))  # type: ignore[arg-type]
 
 

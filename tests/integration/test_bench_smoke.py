@@ -64,3 +64,19 @@ def test_tiny_run_is_measured_and_written(openai_fake, openai_gateway, tmp_path)
     table = paths[1].read_text()
     assert "| plain | 2 | gateway, 1 worker |" in table and "| 1 | gateway |" in table
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_writes_tracked_results_only_when_asked() -> None:
+    """`./dev bench` used to rewrite benchmarks/results/ and the README on every run."""
+    from pathlib import Path
+
+    from benchmarks import run
+
+    default = run.parse_args([])
+    assert Path(default.out) == run.SCRATCH and not default.commit_results
+    root = run.RESULTS.parent.parent
+    ignored = (root / ".gitignore").read_text().splitlines()
+    assert run.SCRATCH.relative_to(root).as_posix() + "/" in ignored, "the scratch folder must be ignored by git"
+    committed = run.parse_args(["--commit-results"])
+    assert Path(committed.out) == run.RESULTS and committed.commit_results
+    assert Path(run.parse_args(["--out", "/tmp/x"]).out) == Path("/tmp/x")

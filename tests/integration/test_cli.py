@@ -29,7 +29,7 @@ def test_check_config_lists_registered_and_skipped(tmp_path) -> None:
     out = result.stdout
     assert "registered providers" in out
     assert "openai" in out and "groq" in out and "mock" in out
-    assert "no API key (set providers.openrouter.api_key or $OPENROUTER_API_KEY)" in out
+    assert "no API key; set OPENROUTER_API_KEY or providers.openrouter.api_key" in out
     assert "sk-hidden-value" not in out and "gsk-hidden" not in out
 
 
@@ -68,7 +68,9 @@ def test_auth_page_curl_examples(start_gateway) -> None:
     # No OPENAI_API_KEY: past auth, the provider is unknown (the quick-reference row).
     accepted = httpx.post(url, json=body, headers={"Authorization": "Bearer any-value-here"})
     assert accepted.status_code == 404
-    assert accepted.json()["error"]["message"] == "Unknown provider: openai"
+    # The page's message, then the reason the gateway knows.
+    assert accepted.json()["error"]["message"] == (
+        "Unknown provider: openai (not registered: no API key; set OPENAI_API_KEY or providers.openai.api_key)")
     for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}):
         rejected = httpx.post(url, json=body, headers=headers)
         assert rejected.status_code == 401

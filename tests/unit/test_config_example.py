@@ -23,10 +23,26 @@ from tests.gateway import ROOT
 EXAMPLE = (ROOT / "llmg.toml.example").read_text()
 
 
-def test_example_is_a_valid_config() -> None:
-    loaded = parse(EXAMPLE, "llmg.toml.example", {"OPENAI_API_KEY": "sk-x", "LLMG_API_KEY": "k"})
-    registered = plan(loaded, {"OPENAI_API_KEY": "sk-x"}).registered
-    assert {"openai", "mock", "ollama", "mylab"} <= set(registered)
+def test_example_as_copied_is_the_mock_with_any_token() -> None:
+    loaded = parse(EXAMPLE, "llmg.toml.example", {})
+    assert loaded.config.server.auth.enabled and loaded.config.server.auth.keys == []
+    assert set(plan(loaded, {}).registered) == {"mock"}
+    assert not loaded.warnings  # nothing refers to an unset variable
+    with_key = parse(EXAMPLE, "llmg.toml.example", {"OPENAI_API_KEY": "sk-x"})
+    assert set(plan(with_key, {}).registered) == {"mock", "openai"}
+
+
+# `#setting = ...` (a `#` directly followed by TOML) marks an optional setting: uncommented, the
+# example must still be valid and register what it describes.
+OPTIONAL = re.compile(r"^#(?=[^\s#])", re.M)
+
+
+def test_example_optional_settings_are_valid() -> None:
+    uncommented = OPTIONAL.sub("", EXAMPLE)
+    env = {"OPENAI_API_KEY": "sk-x", "LLMG_API_KEY": "k"}
+    loaded = parse(uncommented, "llmg.toml.example", env)
+    assert loaded.config.server.auth.keys[0] == "k"
+    assert {"openai", "mock", "ollama", "mylab"} <= set(plan(loaded, env).registered)
 
 
 def test_example_documents_every_option() -> None:
@@ -36,7 +52,8 @@ def test_example_documents_every_option() -> None:
         for field in msgspec.structs.fields(struct):
             if field.name == "auth":
                 continue
-            assert re.search(rf"^{field.name} = ", body, re.M), f"{section} {field.name} is not documented"
+            # `#name = ...` counts: an optional setting the example leaves off (see OPTIONAL).
+            assert re.search(rf"^#?{field.name} = ", body, re.M), f"{section} {field.name} is not documented"
     for field in msgspec.structs.fields(Config):
         assert f"[{field.name}" in EXAMPLE, f"[{field.name}] is not documented"
 

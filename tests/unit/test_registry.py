@@ -30,7 +30,7 @@ def test_env_var_alone_registers_a_keyed_provider() -> None:
 def test_no_key_anywhere_skips_with_reason() -> None:
     result = resolve("[providers.openai]\n", {})
     assert "openai" not in result.registered
-    assert result.skipped["openai"] == "no API key (set providers.openai.api_key or $OPENAI_API_KEY)"
+    assert result.skipped["openai"] == "no API key; set OPENAI_API_KEY or providers.openai.api_key"
 
 
 def test_key_expanded_to_empty_is_skipped_not_registered() -> None:
