@@ -12,7 +12,7 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors
+from . import auth, cors, errors, limits
 from .config import LoadedConfig
 from .model_list import ModelDirectory
 from .providers import registry
@@ -71,7 +71,9 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     app.blueprint(group)
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
-    auth.install(app, auth.GatewayAuth(server.auth))
+    auth.install(app, auth.GatewayAuth(server.auth, config))
+    if server.auth.enabled:
+        limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:

@@ -135,6 +135,10 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes]) -> None:
     error event followed by ``[DONE]``. If the client goes away, Sanic cancels this task; the
     cancellation closes ``chunks`` (and with it the upstream request) on the way out.
     """
+    # A per-request filter over the outgoing events: llmg/limits meters TPM usage through it.
+    wrap = getattr(request.ctx, "wrap_stream", None)
+    if wrap is not None:
+        chunks = wrap(chunks)
     response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
     assert response is not None
     ended = False
