@@ -190,9 +190,9 @@ class Gate:
             estimate = int(length) // 4 if length and length.isdigit() else 0
         decision = await self._check(policy, ticket_id, estimate, count)
         if decision is None:
-            if self.closed_on_error:
+            if self.closed_on_error and count:
                 raise LimitsUnavailable()
-            return  # open: served without limits
+            return  # open (or a GET, which is never counted): served without limits
         headers = rate_headers(policy, decision)
         request.ctx.rate_headers = headers
         if not decision.allowed:
