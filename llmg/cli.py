@@ -93,6 +93,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("gateway auth: any Bearer token")
     else:
         print(f"gateway auth: {len(auth.keys)} key(s)")
+    if loaded.config.keys:  # [keys.NAME]: names only, never a key
+        limits = loaded.config.limits
+        print(f"named keys: {', '.join(sorted(loaded.config.keys))} (limits backend: {limits.backend}, "
+              f"on error: {limits.on_backend_error})")
     for warning in loaded.warnings + plan.warnings:
         print(f"warning: {warning}")
     print(f"registered providers ({len(plan.registered)}):")

@@ -1,0 +1,29 @@
+"""llmg.toml.example documents every [keys.NAME] and [limits] option, with the code's defaults."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from llmg.config import KeyConfig, LimitsConfig, parse
+from tests.gateway import ROOT
+
+EXAMPLE = (ROOT / "llmg.toml.example").read_text()
+
+
+def test_every_key_and_limits_option_is_documented() -> None:
+    keys = EXAMPLE.split("[keys.team-a]", 1)[1].split("[limits]", 1)[0]
+    for field in msgspec.structs.fields(KeyConfig):
+        assert re.search(rf"^(# )?{field.name} = ", keys, re.M), f"[keys.NAME] {field.name} is not documented"
+    limits = EXAMPLE.split("[limits]", 1)[1]
+    for field in msgspec.structs.fields(LimitsConfig):
+        assert re.search(rf"^{field.name} = ", limits, re.M), f"[limits] {field.name} is not documented"
+
+
+def test_example_limits_are_the_defaults_and_the_key_parses() -> None:
+    config = parse(EXAMPLE, "x", {"TEAM_A_KEY": "sk-team-a"}).config
+    assert config.limits == LimitsConfig()
+    team = config.keys["team-a"]
+    assert (team.rpm, team.tpm, team.max_parallel, team.models) == (60, 200000, 8, ["openai/*", "fast"])
+    assert team.expires is not None and team.expires.year == 2027
