@@ -109,7 +109,7 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Prefix of every Redis key, so several gateways (or tests) can share one Redis.
     redis_prefix: str = "llmg"
     # Each Redis call is bounded by this; past it the backend counts as down.
-    redis_timeout: Seconds = 0.25
+    redis_timeout: Seconds = 0.5
     # Backend down: "open" serves without limits (and warns), "closed" answers 503.
     on_backend_error: Literal["open", "closed"] = "open"
     # Requests per minute across all keys (named, plain or any token); 0 = none.

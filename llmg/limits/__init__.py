@@ -49,7 +49,9 @@ def install(app: Sanic, config: Config) -> None:
 
         @app.before_server_start
         async def open_redis(app: Sanic) -> None:
-            app.ctx.limits.backend = open_backend(config)
+            backend = open_backend(config)
+            await backend.start()  # type: ignore[attr-defined]
+            app.ctx.limits.backend = backend
 
         @app.after_server_stop
         async def close_redis(app: Sanic) -> None:

@@ -57,8 +57,9 @@ class Backend(Protocol):
         ``tokens`` and take a parallel lease, all at once or not at all."""
         ...
 
-    async def finish(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
-        """Release the parallel lease and replace the reserved tokens by the real usage."""
+    def settle(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
+        """Release the parallel lease and replace the reserved tokens by the real usage. Never
+        waits: a backend across the network queues it and sends it with its next call."""
         ...
 
     async def aclose(self) -> None: ...

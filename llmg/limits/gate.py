@@ -11,7 +11,8 @@ Request flow (see llmg/auth.py and ``install`` below):
       once from its ``usage`` (an error refunds the reservation); a stream settles when it ends.
   client gone                           -> the connection task's done-callback settles with the
       estimate, so a slot is never held by a request that no longer exists.
-Settling (``finish``) runs as a background task: it never delays an answer.
+Settling never delays an answer: the memory backend does it at once, the Redis backend sends it
+with the worker's next check (or alone a few milliseconds later).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Ticket:
         if self.task is not None:
             self.task.remove_done_callback(self._abandoned)
             self.task = None
-        self.gate.finish_later(self, self.reserved if actual is None else actual)
+        self.gate.settle(self, self.reserved if actual is None else actual)
 
     async def wrap_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The outgoing SSE body through the meter; settles when the stream ends, however it ends.
@@ -148,7 +149,6 @@ class Gate:
         self._warned_at = -math.inf
         self._ids = itertools.count()
         self._prefix = secrets.token_hex(6)
-        self._pending: set[asyncio.Task[Any]] = set()
 
     @property
     def backend_healthy(self) -> bool:
@@ -260,20 +260,8 @@ class Gate:
         else:
             ticket.settle(None)
 
-    def finish_later(self, ticket: Ticket, actual: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._finish(ticket, actual))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _finish(self, ticket: Ticket, actual: int) -> None:
-        if time.monotonic() < self._skip_until:
-            return  # the lease expires by itself; the estimate stays charged
-        try:
-            await self.backend.finish(ticket.policy.name, ticket.id, ticket.reserved, actual, ticket.parallel)
-        except BackendError as exc:
-            self._failed(exc)
+    def settle(self, ticket: Ticket, actual: int) -> None:
+        self.backend.settle(ticket.policy.name, ticket.id, ticket.reserved, actual, ticket.parallel)
 
     async def aclose(self) -> None:
-        if self._pending:
-            await asyncio.wait(list(self._pending), timeout=2)
         await self.backend.aclose()

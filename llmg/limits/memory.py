@@ -94,7 +94,7 @@ class MemoryBackend:
                 in_flight += 1
         return Decision(reason, retry, used_requests, reset_requests, used_tokens, reset_tokens, in_flight)
 
-    async def finish(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
+    def settle(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
         state = self._state(key)
         if parallel:
             state.leases.pop(ticket, None)

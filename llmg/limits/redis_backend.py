@@ -1,7 +1,11 @@
 """Limits shared by every worker and instance through one Redis.
 
 Each check is one atomic Lua script, so one round trip: it trims the windows, decides, and on
-admission records the request, reserves the tokens and takes the parallel lease together. Time
+admission records the request, reserves the tokens and takes the parallel lease together. The
+settling of earlier requests (real token usage, lease release) rides along in the same script, or
+goes alone after a few milliseconds when no check comes, so a request costs one round trip.
+The scripts name keys of other gateway keys than KEYS[] lists, so this needs one Redis (or a
+replicated primary), not Redis Cluster. Time
 comes from Redis (``TIME``), so instances with skewed clocks still share one window. The scripts
 are loaded once (EVALSHA; redis-py falls back to EVAL after a Redis restart flushed them).
 
@@ -13,6 +17,7 @@ own once idle.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,7 +27,45 @@ from redis.exceptions import RedisError
 
 from .backend import REASONS, WINDOW_MS, BackendError, Decision, Limits
 
-_CHECK = """
+# Settling (tokens corrected to the real usage, the parallel lease released) is queued and sent
+# with the worker's next check, in the same script, or after FLUSH_S when no check comes: one
+# round trip per request instead of two. ARGV from `base` on: prefix, count, then per settlement
+# name, ticket, reserved, actual, parallel (1/0).
+_SETTLE = """
+local function settle(base)
+  local prefix, n = ARGV[base], tonumber(ARGV[base + 1])
+  local now = nil
+  for i = 0, n - 1 do
+    local at = base + 2 + i * 5
+    local k = prefix .. ':k:' .. ARGV[at]
+    local id, reserved, actual = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+    if ARGV[at + 4] == '1' then redis.call('ZREM', k .. ':par', id) end
+    if reserved ~= actual then
+      if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end
+      local score = false
+      if reserved > 0 then
+        local member = id .. ':' .. reserved
+        score = redis.call('ZSCORE', k .. ':tok', member)
+        if score then
+          redis.call('ZREM', k .. ':tok', member)
+          redis.call('DECRBY', k .. ':tok_total', reserved)
+        end
+      end
+      if actual > 0 then
+        redis.call('ZADD', k .. ':tok', score or now, id .. ':' .. actual)
+        redis.call('INCRBY', k .. ':tok_total', actual)
+        redis.call('PEXPIRE', k .. ':tok', 120000); redis.call('PEXPIRE', k .. ':tok_total', 120000)
+      end
+    end
+  end
+end
+"""
+
+_CHECK = _SETTLE + """
+settle(10)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local W = tonumber(ARGV[9])
@@ -79,29 +122,15 @@ end
 return {reason, retry, rused, rreset, tused, treset, inflight}
 """
 
-_FINISH = """
-local id, reserved, actual = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local W = tonumber(ARGV[4])
-if ARGV[5] == '1' then redis.call('ZREM', KEYS[3], id) end
-if reserved == actual then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local score = false
-if reserved > 0 then
-  local member = id .. ':' .. reserved
-  score = redis.call('ZSCORE', KEYS[1], member)
-  if score then
-    redis.call('ZREM', KEYS[1], member)
-    redis.call('DECRBY', KEYS[2], reserved)
-  end
-end
-if actual > 0 then
-  redis.call('ZADD', KEYS[1], score or now, id .. ':' .. actual)
-  redis.call('INCRBY', KEYS[2], actual)
-  redis.call('PEXPIRE', KEYS[1], W * 2); redis.call('PEXPIRE', KEYS[2], W * 2)
-end
-return 1
+_FLUSH = _SETTLE + """
+settle(1)
+return 0
 """
+
+# A queued settlement waits at most this long for a check to carry it.
+FLUSH_S = 0.005
+# Settlements queued while Redis is unreachable are dropped past this many (leases expire anyway).
+MAX_QUEUED = 10_000
 
 
 class RedisBackend:
@@ -120,29 +149,64 @@ class RedisBackend:
         )
         self.prefix = prefix
         self._check = self.client.register_script(_CHECK)
-        self._finish = self.client.register_script(_FINISH)
+        self._flush = self.client.register_script(_FLUSH)
         self._global = f"{prefix}:global:req"
+        self._queued: list[Any] = []  # flattened settlements: name, ticket, reserved, actual, parallel
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[Any]] = set()
 
     def _keys(self, key: str) -> list[str]:
         base = f"{self.prefix}:k:{key}"
         return [f"{base}:req", f"{base}:tok", f"{base}:tok_total", f"{base}:par", self._global]
 
+    async def start(self) -> None:
+        """Connect and load the scripts before the first request needs them (best effort: a Redis
+        that is down now is the policy's business, request by request)."""
+        try:
+            await self.client.script_load(_CHECK)
+            await self.client.script_load(_FLUSH)
+        except (RedisError, OSError):
+            pass
+
+    def _take(self) -> list[Any]:
+        queued, self._queued = self._queued, []
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return [self.prefix, len(queued) // 5, *queued]
+
     async def check(self, key: str, limits: Limits, ticket: str, tokens: int, count: bool, lease_ms: int) -> Decision:
         args: list[Any] = [limits.rpm, limits.tpm, limits.max_parallel, limits.global_rpm, ticket, lease_ms,
-                           tokens, 1 if count else 0, WINDOW_MS]
+                           tokens, 1 if count else 0, WINDOW_MS, *self._take()]
         try:
             reason, retry, rused, rreset, tused, treset, inflight = await self._check(keys=self._keys(key), args=args)
         except (RedisError, OSError) as exc:
             raise BackendError(type(exc).__name__) from None
         return Decision(REASONS[int(reason)], int(retry), int(rused), int(rreset), int(tused), int(treset), int(inflight))
 
-    async def finish(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
-        keys = self._keys(key)
+    def settle(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
+        if len(self._queued) >= MAX_QUEUED * 5:
+            return
+        self._queued += (key, ticket, reserved, actual, 1 if parallel else 0)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_S, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._timer = None
+        if self._queued:
+            task = asyncio.get_running_loop().create_task(self._send_flush(self._take()))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _send_flush(self, args: list[Any]) -> None:
         try:
-            await self._finish(keys=[keys[1], keys[2], keys[3]],
-                               args=[ticket, reserved, actual, WINDOW_MS, 1 if parallel else 0])
-        except (RedisError, OSError) as exc:
-            raise BackendError(type(exc).__name__) from None
+            await self._flush(keys=[], args=args)
+        except (RedisError, OSError):
+            pass  # Redis is down: leases expire on their own, reservations stay charged
 
     async def aclose(self) -> None:
+        if self._queued:
+            await self._send_flush(self._take())
+        if self._flushing:
+            await asyncio.wait(list(self._flushing), timeout=2)
         await self.client.aclose()

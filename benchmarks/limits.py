@@ -1,0 +1,169 @@
+"""What a limited request costs: the gateway's latency with a limited key minus an unlimited one,
+with the limits in Redis on loopback (issue 14: under 0.3 ms).
+
+    .venv/bin/python -m benchmarks.limits [--requests 2000] [--out benchmarks/results/limits.md]
+
+1. End to end: one real gateway (`python -m llmg serve`, 1 worker, the offline mock provider,
+   [limits] backend = "redis"). Requests go one at a time over one keep-alive connection, in
+   alternating blocks for the two keys, so machine noise falls on both alike. The limited key has
+   rpm, tpm, max_parallel and a models glob, so every part of the gate runs (admission script,
+   model check, usage read from the answer, settling script).
+2. The backend alone: `check` (carrying the previous request's settlement) + `settle`, Redis and memory.
+Redis is a real redis-server on a free loopback port (tests/redis_server.py starts it, installing
+it with apt-get if it is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from llmg.limits.backend import Limits
+from llmg.limits.memory import MemoryBackend
+from llmg.limits.redis_backend import RedisBackend
+from tests.gateway import GatewayProcess
+from tests.redis_server import RedisServer
+
+BODY = msgspec.json.encode({"model": "mock/mock-1", "messages": [{"role": "user", "content": "Hi"}]})
+BLOCK = 50
+
+
+def config(redis_url: str) -> str:
+    return f"""
+[logging]
+level = "warning"
+
+[providers.mock]
+
+[limits]
+backend = "redis"
+redis_url = "{redis_url}"
+redis_prefix = "bench{int(time.time())}"
+
+[keys.free]
+key = "sk-free"
+
+[keys.limited]
+key = "sk-limited"
+models = ["mock/*"]
+rpm = 100000000
+tpm = 1000000000
+max_parallel = 1000
+"""
+
+
+def _one(conn: http.client.HTTPConnection, token: str) -> float:
+    start = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", BODY,
+                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 200:
+        raise RuntimeError(f"{token}: HTTP {response.status}")
+    return elapsed
+
+
+def end_to_end(redis: RedisServer, requests: int) -> dict[str, float]:
+    gateway = GatewayProcess(config(redis.url), workers=1).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+        for token in ("sk-free", "sk-limited"):  # warm up both paths (script load, connections)
+            for _ in range(200):
+                _one(conn, token)
+        times: dict[str, list[float]] = {"sk-free": [], "sk-limited": []}
+        for block in range(max(1, requests // BLOCK)):
+            order = ("sk-free", "sk-limited") if block % 2 == 0 else ("sk-limited", "sk-free")
+            for token in order:
+                times[token].extend(_one(conn, token) for _ in range(BLOCK))
+        conn.close()
+    finally:
+        gateway.stop()
+    free, limited = times["sk-free"], times["sk-limited"]
+    return {
+        "n": len(free),
+        "free_p50_ms": statistics.median(free) * 1000,
+        "limited_p50_ms": statistics.median(limited) * 1000,
+        "free_mean_ms": statistics.fmean(free) * 1000,
+        "limited_mean_ms": statistics.fmean(limited) * 1000,
+    }
+
+
+async def backend_alone(redis: RedisServer, requests: int) -> dict[str, float]:
+    limits = Limits(rpm=100_000_000, tpm=1_000_000_000, max_parallel=1000, global_rpm=0)
+    results: dict[str, float] = {}
+    for name, backend in (("redis", RedisBackend(redis.url, f"benchb{int(time.time())}", 1.0)), ("memory", MemoryBackend())):
+        for i in range(200):
+            await backend.check("k", limits, f"w{i}", 10, True, 60_000)
+            backend.settle("k", f"w{i}", 10, 12, True)
+        checks, finishes = [], []
+        for i in range(requests):
+            start = time.perf_counter()
+            await backend.check("k", limits, f"t{i}", 10, True, 60_000)
+            middle = time.perf_counter()
+            backend.settle("k", f"t{i}", 10, 12, True)
+            checks.append(middle - start)
+            finishes.append(time.perf_counter() - middle)
+        await backend.aclose()
+        results[f"{name}_check_p50_ms"] = statistics.median(checks) * 1000
+        results[f"{name}_finish_p50_ms"] = statistics.median(finishes) * 1000
+    return results
+
+
+def report(e2e: dict[str, float], alone: dict[str, float]) -> str:
+    extra_p50 = e2e["limited_p50_ms"] - e2e["free_p50_ms"]
+    extra_mean = e2e["limited_mean_ms"] - e2e["free_mean_ms"]
+    verdict = "meets" if extra_p50 < 0.3 else "MISSES"
+    return f"""# Limits: what a limited request costs
+
+`python -m benchmarks.limits` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; shared 2-core machine, so
+expect noise of a few hundredths of a millisecond). Redis on loopback, one gateway worker, the mock
+provider, {e2e["n"]:.0f} sequential requests per key on one keep-alive connection, alternating blocks of {BLOCK}.
+
+| key | p50 latency | mean latency |
+| --- | ---: | ---: |
+| unlimited named key | {e2e["free_p50_ms"]:.3f} ms | {e2e["free_mean_ms"]:.3f} ms |
+| limited key (rpm + tpm + max_parallel + models glob, Redis) | {e2e["limited_p50_ms"]:.3f} ms | {e2e["limited_mean_ms"]:.3f} ms |
+| **extra cost** | **{extra_p50:.3f} ms** | {extra_mean:.3f} ms |
+
+Target: under 0.3 ms extra (p50) — {verdict} it.
+
+The backend alone (p50 of one call, client in one asyncio loop):
+
+| backend | admission (`check`, on the request's path, carrying the last settlement) | settling (`settle`, after the answer) |
+| --- | ---: | ---: |
+| redis | {alone["redis_check_p50_ms"]:.3f} ms | {alone["redis_finish_p50_ms"]:.3f} ms |
+| memory | {alone["memory_check_p50_ms"]:.3f} ms | {alone["memory_finish_p50_ms"]:.3f} ms |
+
+One admission script runs before the body is read, and it also carries the settlement (real token
+usage, lease release) of the worker's previous request; a settlement with no check to ride on goes
+alone after 5 ms. So a limited request costs one Redis round trip.
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "limits.md"))
+    args = parser.parse_args()
+    redis = RedisServer().start()
+    try:
+        e2e = end_to_end(redis, args.requests)
+        alone = asyncio.run(backend_alone(redis, args.requests))
+    finally:
+        redis.cleanup()
+    text = report(e2e, alone)
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
