@@ -81,26 +81,36 @@ if grpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - W)
   if count and redis.call('ZCARD', KEYS[5]) >= grpm then reason = 4; retry = reset(KEYS[5]) end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - W)
-local rused, rreset = redis.call('ZCARD', KEYS[1]), reset(KEYS[1])
-if rpm > 0 and count and reason == 0 and rused >= rpm then reason = 1; retry = rreset end
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - W)
-if #gone > 0 then
-  local amount = 0
-  for i = 1, #gone do amount = amount + tonumber(string.match(gone[i], ':(%-?%d+)$')) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - W)
-  redis.call('DECRBY', KEYS[3], amount)
+-- A limit of 0 is not looked at when counting (a look, count = 0, reports everything).
+local rused, rreset = 0, 0
+if rpm > 0 or not count then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - W)
+  rused, rreset = redis.call('ZCARD', KEYS[1]), reset(KEYS[1])
+  if count and reason == 0 and rused >= rpm then reason = 1; retry = rreset end
 end
-local tused = tonumber(redis.call('GET', KEYS[3]) or '0')
-if tused < 0 then tused = 0 end
-local treset = reset(KEYS[2])
-if tpm > 0 and count and reason == 0 and (tused >= tpm or (tused > 0 and tused + est > tpm)) then
-  reason = 2; retry = treset
-  if retry == 0 then retry = 1000 end
+local tused, treset = 0, 0
+if tpm > 0 or not count then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - W)
+  if #gone > 0 then
+    local amount = 0
+    for i = 1, #gone do amount = amount + tonumber(string.match(gone[i], ':(%-?%d+)$')) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - W)
+    redis.call('DECRBY', KEYS[3], amount)
+  end
+  tused = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if tused < 0 then tused = 0 end
+  treset = reset(KEYS[2])
+  if count and reason == 0 and (tused >= tpm or (tused > 0 and tused + est > tpm)) then
+    reason = 2; retry = treset
+    if retry == 0 then retry = 1000 end
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-local inflight = redis.call('ZCARD', KEYS[4])
-if par > 0 and count and reason == 0 and inflight >= par then reason = 3; retry = 1000 end
+local inflight = 0
+if par > 0 or not count then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  inflight = redis.call('ZCARD', KEYS[4])
+  if count and reason == 0 and inflight >= par then reason = 3; retry = 1000 end
+end
 if count and reason == 0 then
   if grpm > 0 then redis.call('ZADD', KEYS[5], now, id); redis.call('PEXPIRE', KEYS[5], W) end
   if rpm > 0 then
