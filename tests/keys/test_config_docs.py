@@ -27,3 +27,11 @@ def test_example_limits_are_the_defaults_and_the_key_parses() -> None:
     team = config.keys["team-a"]
     assert (team.rpm, team.tpm, team.max_parallel, team.models) == (60, 200000, 8, ["openai/*", "fast"])
     assert team.expires is not None and team.expires.year == 2027
+
+
+def test_readme_keys_and_limits_config_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Keys and limits", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse(block, "README", {"TEAM_A_KEY": "sk-a", "LLMG_ADMIN_KEY": "sk-admin"}).config
+    assert set(config.keys) == {"team-a", "batch"} and config.limits.backend == "redis"

@@ -192,3 +192,20 @@ def test_in_process_redis_backend_headers_and_key_info(redis_server, redis_prefi
     _, response = app.test_client.get("/v1/key", headers=headers)
     info = response.json
     assert info["usage"]["requests"] == 2 and info["backend"] == "redis" and info["backend_errors"] == 0
+
+
+def test_in_process_redis_global_rpm_and_model_rule(redis_server, redis_prefix) -> None:
+    toml = gateway_toml(redis_server.url, redis_prefix,
+                        '[server.auth]\nkeys = ["plain"]\n[keys.k]\nkey = "sk-k"\nmodels = ["mock/mock-1"]\n',
+                        "global_rpm = 3")
+    app = create_app(parse(toml, "test", {}))
+
+    def post(token: str, model: str = "mock/mock-1"):
+        _, response = app.test_client.post("/v1/chat/completions", content=json.dumps({**CHAT, "model": model}),
+                                           headers={**auth(token), "content-type": "application/json"})
+        return response
+
+    assert post("sk-k", "mock/other").status == 403  # counted: admitted before the body was read
+    assert [post(t).status for t in ("plain", "sk-k", "plain")] == [200, 200, 429]
+    refused = post("sk-k")
+    assert refused.status == 429 and "gateway" in refused.json["error"]["message"]
