@@ -115,6 +115,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Requests per minute across all keys (named, plain or any token); 0 = none.
     global_rpm: Count = 0
 
+    def __repr__(self) -> str:  # redis_url may carry a password
+        return f"LimitsConfig(backend={self.backend!r}, on_backend_error={self.on_backend_error!r}, global_rpm={self.global_rpm})"
+
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)

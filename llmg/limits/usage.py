@@ -7,6 +7,8 @@ the same code serves every inbound format whose answers carry usage.
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 
@@ -32,6 +34,20 @@ class _WithUsage(msgspec.Struct):
 class _Chunk(msgspec.Struct):
     choices: list[msgspec.Raw] | None = None
     usage: _Usage | None = None
+
+
+# Events end with a blank line; the SSE format allows LF, CRLF and CR line ends.
+_BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+# A partial event longer than this is passed on unmetered instead of held back.
+_MAX_HELD = 1 << 20
+
+
+def _last_boundary(buffer: bytes) -> int:
+    """The index just past the last event end in ``buffer``, or -1."""
+    return max(
+        (at + len(mark) for mark in (b"\n\n", b"\r\n\r\n", b"\r\r") if (at := buffer.rfind(mark)) >= 0),
+        default=-1,
+    )
 
 
 _body = msgspec.json.Decoder(_WithUsage)
@@ -66,18 +82,23 @@ class StreamMeter:
 
     def feed(self, data: bytes) -> bytes:
         buffer = self._buffer + data if self._buffer else data
-        end = buffer.rfind(b"\n\n")
+        end = _last_boundary(buffer)
         if end < 0:
+            if len(buffer) > _MAX_HELD:  # no event end in sight: pass it on rather than hold it
+                self._buffer = b""
+                return buffer
             self._buffer = buffer
             return b""
-        complete, self._buffer = buffer[: end + 2], buffer[end + 2 :]
+        complete, self._buffer = buffer[:end], buffer[end:]
         if b'"usage"' not in complete:
             return complete
+        parts = _BOUNDARY.split(complete)  # event, separator, event, separator, ..., b""
         kept: list[bytes] = []
-        for event in complete.split(b"\n\n")[:-1]:
+        for i in range(0, len(parts) - 1, 2):
+            event, separator = parts[i], parts[i + 1]
             if b'"usage"' in event and self._usage_only(event):
                 continue
-            kept.append(event + b"\n\n")
+            kept.append(event + separator)
         return b"".join(kept)
 
     def _usage_only(self, event: bytes) -> bool:

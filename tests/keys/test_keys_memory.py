@@ -209,6 +209,8 @@ def test_bad_key_config_is_refused(toml: str, message: str) -> None:
     assert message in str(caught.value)
 
 
-def test_key_config_repr_hides_the_key() -> None:
-    loaded = parse('[keys.a]\nkey = "${K}"\n', "test", {"K": "sk-secret-value"})
+def test_key_config_repr_hides_the_key_and_the_redis_password() -> None:
+    loaded = parse('[keys.a]\nkey = "${K}"\n[limits]\nredis_url = "redis://:${P}@127.0.0.1:6379/0"\n', "test",
+                   {"K": "sk-secret-value", "P": "redis-password-1"})
     assert "sk-secret-value" not in repr(loaded.config)
+    assert "redis-password-1" not in repr(loaded.config)
