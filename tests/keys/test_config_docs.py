@@ -35,3 +35,18 @@ def test_readme_keys_and_limits_config_is_valid() -> None:
     block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     config = parse(block, "README", {"TEAM_A_KEY": "sk-a", "LLMG_ADMIN_KEY": "sk-admin"}).config
     assert set(config.keys) == {"team-a", "batch"} and config.limits.backend == "redis"
+
+
+def test_check_config_names_keys_never_their_values(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "llmg.toml"
+    config.write_text('[providers.mock]\n[keys.team-a]\nkey = "sk-visible-nowhere"\nrpm = 5\n'
+                      '[limits]\nbackend = "redis"\nredis_url = "redis://:hunter2-pass@127.0.0.1:6379/0"\n')
+    result = subprocess.run([sys.executable, "-m", "llmg", "check-config", "--config", str(config)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "named keys: team-a (limits backend: redis, on error: open)" in result.stdout
+    assert "sk-visible-nowhere" not in result.stdout + result.stderr
+    assert "hunter2-pass" not in result.stdout + result.stderr

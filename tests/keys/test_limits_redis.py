@@ -72,7 +72,7 @@ def test_max_parallel_under_concurrent_slow_requests(start_gateway, redis_server
     toml = gateway_toml(redis_server.url, redis_prefix, '[keys.p]\nkey = "sk-p"\nmax_parallel = 2\n',
                         upstream=openai_fake.url)
     gateways = [start_gateway(toml, workers=2), start_gateway(toml)]
-    slow = {**CHAT, "model": "openai/slow-2"}
+    slow = {**CHAT, "model": "openai/slow-5"}  # long enough that all six overlap even on a loaded machine
     responses = asyncio.run(_post_all([g.url for g in gateways], "sk-p", slow, 6))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 200, 429, 429, 429, 429], statuses
@@ -88,11 +88,11 @@ def test_client_gone_releases_its_parallel_slot(start_gateway, redis_server, red
     toml = gateway_toml(redis_server.url, redis_prefix, '[keys.p]\nkey = "sk-p"\nmax_parallel = 1\n',
                         upstream=openai_fake.url)
     gateway = start_gateway(toml)
-    slow = {**CHAT, "model": "openai/slow-5"}
+    slow = {**CHAT, "model": "openai/slow-6"}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{gateway.url}/v1/chat/completions", json=slow, headers=auth("sk-p"), timeout=0.5)
     key = lambda: httpx.get(f"{gateway.url}/v1/key", headers=auth("sk-p")).json()["usage"]["in_flight"]  # noqa: E731
-    assert wait_for(lambda: key() == 0, timeout=4)  # well before the upstream's 5 s answer
+    assert wait_for(lambda: key() == 0, timeout=4.5)  # before the upstream's 6 s answer would free it
     assert httpx.post(f"{gateway.url}/v1/chat/completions", json=CHAT, headers=auth("sk-p")).status_code == 200
 
 
