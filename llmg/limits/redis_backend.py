@@ -57,7 +57,9 @@ local function settle(base)
       if actual > 0 then
         redis.call('ZADD', k .. ':tok', score or now, id .. ':' .. actual)
         redis.call('INCRBY', k .. ':tok_total', actual)
-        redis.call('PEXPIRE', k .. ':tok', 120000); redis.call('PEXPIRE', k .. ':tok_total', 120000)
+        if not score then  -- a new entry: make sure the keys live a window past it
+          redis.call('PEXPIRE', k .. ':tok', 120000); redis.call('PEXPIRE', k .. ':tok_total', 120000)
+        end
       end
     end
   end
@@ -161,13 +163,17 @@ class RedisBackend:
         self._check = self.client.register_script(_CHECK)
         self._flush = self.client.register_script(_FLUSH)
         self._global = f"{prefix}:global:req"
+        self._key_names: dict[str, list[str]] = {}
         self._queued: list[Any] = []  # flattened settlements: name, ticket, reserved, actual, parallel
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[Any]] = set()
 
     def _keys(self, key: str) -> list[str]:
-        base = f"{self.prefix}:k:{key}"
-        return [f"{base}:req", f"{base}:tok", f"{base}:tok_total", f"{base}:par", self._global]
+        keys = self._key_names.get(key)
+        if keys is None:  # built once per gateway key: this runs on every request
+            base = f"{self.prefix}:k:{key}"
+            keys = self._key_names[key] = [f"{base}:req", f"{base}:tok", f"{base}:tok_total", f"{base}:par", self._global]
+        return keys
 
     async def start(self) -> None:
         """Connect and load the scripts before the first request needs them (best effort: a Redis
