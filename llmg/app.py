@@ -12,7 +12,7 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors, logs
+from . import auth, cors, errors, limits, logs
 from .config import LoadedConfig
 from .model_directory import ModelDirectory
 from .providers import registry
@@ -77,7 +77,9 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     app.blueprint(group)
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
-    auth.install(app, auth.GatewayAuth(server.auth))
+    auth.install(app, auth.GatewayAuth(server.auth, config))
+    if server.auth.enabled:
+        limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set
     if server.access_log:
         logs.install_access_log(app)
 

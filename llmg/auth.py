@@ -1,4 +1,4 @@
-"""Gateway auth (layer 1): who may call the gateway.
+"""Gateway auth (layer 1): who may call the gateway, and under which key's rules.
 
 One signal handler on ``http.routing.after`` guards every route. It runs after the router has
 matched a route but before the body is read, so a rejected client never gets to upload anything.
@@ -7,62 +7,76 @@ Routes declared with ``ctx_public=True`` (only ``/health``) skip it.
 ``[server.auth]`` follows the authentication page's planned behaviour:
   enabled = false          -> no auth at all
   enabled, keys = []       -> any non-empty Bearer token (also the default with no [server.auth])
-  enabled, keys = [...]    -> only those keys, compared in constant time
-A key that is empty after ``${VAR}`` expansion, or still holds an unexpanded ``${VAR}``, never
-matches anything: an unset variable must not turn into an open door.
+  enabled, keys = [...]    -> only those keys
+Named keys (``[keys.NAME]``) are accepted alongside the plain list and carry limits; when any
+named key exists, "any token" mode ends: only configured keys get in. Every comparison is of
+SHA-256 digests in constant time (llmg/keys.py). A key that is empty after ``${VAR}`` expansion,
+or still holds an unexpanded ``${VAR}``, never matches anything: an unset variable must not turn
+into an open door.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
+import time
 
 from sanic import Request, Sanic
 
-from .config import AuthConfig
-from .errors import AuthenticationError
+from .config import AuthConfig, Config
+from .errors import AuthenticationError, KeyExpired
+from .keys import PLAIN, KeyPolicy, KeyRing
 
 log = logging.getLogger("llmg.auth")
 
 
 class GatewayAuth:
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(self, config: AuthConfig, named: Config | None = None) -> None:
         self.enabled = config.enabled
-        self.any_token = config.enabled and not config.keys
-        usable = [key for key in config.keys if key and "${" not in key]
-        self.keys: tuple[bytes, ...] = tuple(key.encode() for key in usable)
-        self.unusable = len(config.keys) - len(usable)
+        self.ring = KeyRing(config, named.keys if named is not None else {})
+        self.any_token = config.enabled and not config.keys and not self.ring.policies
+        self.unusable = len(self.ring.unusable)
 
-    def allows(self, authorization: str | None) -> bool:
+    def identify(self, authorization: str | None) -> KeyPolicy | None:
+        """The caller's key policy (PLAIN for a plain key, any token, or auth off); None = 401."""
         if not self.enabled:
-            return True
+            return PLAIN
         if not authorization:
-            return False
+            return None
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            return False
+            return None
         if self.any_token:
-            return True
-        presented = token.encode()
-        matched = False
-        for key in self.keys:  # no early exit: the time taken does not depend on which key matched
-            matched |= hmac.compare_digest(presented, key)
-        return matched
+            return PLAIN
+        return self.ring.identify(token)
+
+    def allows(self, authorization: str | None) -> bool:
+        return self.identify(authorization) is not None
 
 
 def install(app: Sanic, auth: GatewayAuth) -> None:
     if auth.unusable:
         log.warning(
-            "server.auth.keys: %d key(s) are empty or refer to an unset variable and will never match",
+            "gateway keys: %d key(s) are empty or refer to an unset variable and will never match: %s",
             auth.unusable,
+            ", ".join(auth.ring.unusable),
         )
     if not auth.enabled:
+        if auth.ring.policies:
+            log.warning("server.auth.enabled = false: the [keys] tables and their limits are not applied")
         return
 
     @app.signal("http.routing.after")
     async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
         if getattr(route.ctx, "public", False):
             return
-        if not auth.allows(request.headers.get("authorization")):
+        policy = auth.identify(request.headers.get("authorization"))
+        if policy is None:
             raise AuthenticationError()
+        if policy.expires_at is not None and time.time() >= policy.expires_at:
+            raise KeyExpired()
+        request.ctx.key = policy
+        gate = getattr(request.app.ctx, "limits", None)
+        if gate is not None and (policy.limited or gate.global_rpm):
+            await gate.admit(request, policy)
+

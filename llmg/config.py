@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -126,6 +127,43 @@ class GroupConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 # --- end routing ---------------------------------------------------------------------------------
+# --- [keys.NAME] and [limits]: named gateway keys and their limits (llmg/keys.py, llmg/limits/) ---
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One named gateway key. The table name is what logs and GET /v1/key show, never the key."""
+
+    key: str | None = None  # the key itself (usually "${VAR}")...
+    key_sha256: str | None = None  # ...or its SHA-256 as 64 hex digits, so the file holds no secret
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])  # globs over the model string the client sends (and its alias target)
+    rpm: Count = 0  # requests per minute; 0 = no limit
+    tpm: Count = 0  # tokens per minute (prompt + completion); 0 = no limit
+    max_parallel: Count = 0  # requests in flight at once; 0 = no limit
+    expires: datetime | None = None  # RFC 3339 with a zone; from then on the key gets 401 "key expired"
+
+    def __repr__(self) -> str:  # a key must never reach a log line through repr()
+        return f"KeyConfig(models={self.models!r}, rpm={self.rpm}, tpm={self.tpm}, max_parallel={self.max_parallel})"
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where limit counters live: "memory" is one process (one worker); "redis" is shared by every
+    worker and instance that points at the same Redis."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Prefix of every Redis key, so several gateways (or tests) can share one Redis.
+    redis_prefix: str = "llmg"
+    # Each Redis call is bounded by this; past it the backend counts as down.
+    redis_timeout: Seconds = 0.5
+    # Backend down: "open" serves without limits (and warns), "closed" answers 503.
+    on_backend_error: Literal["open", "closed"] = "open"
+    # Requests per minute across all keys (named, plain or any token); 0 = none.
+    global_rpm: Count = 0
+
+    def __repr__(self) -> str:  # redis_url may carry a password
+        return f"LimitsConfig(backend={self.backend!r}, on_backend_error={self.on_backend_error!r}, global_rpm={self.global_rpm})"
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -135,6 +173,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     aliases: dict[str, str] = {}
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     groups: dict[str, GroupConfig] = {}
+    keys: dict[str, KeyConfig] = {}
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
 
 
 class ConfigError(Exception):
@@ -241,15 +281,46 @@ def parse(text: str, source: str, environ: Mapping[str, str] | None = None) -> L
             where = f"providers.{name}" if explained.startswith(("Object", "Expected")) else f"providers.{name}."
             raise ConfigError(f"{source}: {where}{'' if where.endswith('.') else ': '}{explained}") from None
     groups = _convert_sections(expanded, "groups", GroupConfig, source)
+    keys = _convert_keys(expanded.pop("keys", {}) if isinstance(expanded, dict) else {}, source)
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(exc)}") from None
     config.providers = providers
     config.groups = groups
+    config.keys = keys
     loaded = LoadedConfig(config, source, unset_vars=unset)
     _check(loaded)
     return loaded
+
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _convert_keys(sections: Any, source: str) -> dict[str, KeyConfig]:
+    """[keys.NAME] tables, one by one so that an error names the key (never its value)."""
+    if not isinstance(sections, dict):
+        raise ConfigError(f"{source}: keys: Expected `table`, got `{type(sections).__name__}`")
+    keys: dict[str, KeyConfig] = {}
+    for name, section in sections.items():
+        where = f"{source}: keys.{name}"
+        try:
+            # TOML gives an unquoted date-time as a datetime, a quoted one as a string: take both.
+            key = msgspec.convert(section, KeyConfig, strict=False)
+        except msgspec.ValidationError as exc:
+            explained = _explain(exc)
+            sep = ": " if explained.startswith(("Object", "Expected")) else "."
+            raise ConfigError(f"{where}{sep}{explained}") from None
+        if (key.key is None) == (key.key_sha256 is None):
+            raise ConfigError(f"{where}: set exactly one of `key` and `key_sha256`")
+        if key.key_sha256 is not None and not _HEX64.fullmatch(key.key_sha256):
+            raise ConfigError(f"{where}.key_sha256: must be 64 hexadecimal digits (a SHA-256 digest)")
+        if key.expires is not None and key.expires.tzinfo is None:
+            raise ConfigError(f"{where}.expires: needs a time zone, e.g. 2027-06-30T00:00:00Z")
+        if not key.models or any(not isinstance(m, str) or not m for m in key.models):
+            raise ConfigError(f"{where}.models: needs at least one non-empty glob")
+        keys[name] = key
+    return keys
 
 
 def _check(loaded: LoadedConfig) -> None:

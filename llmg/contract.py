@@ -25,6 +25,7 @@ import msgspec
 
 from . import __version__
 from .errors import ErrorResponse
+from .schemas import keys as key_schemas
 from .schemas import openai as api
 
 REF = "#/components/schemas/{name}"
@@ -39,6 +40,7 @@ STRUCTS: tuple[type, ...] = (
     api.ModelList,
     api.Model,
     api.Health,
+    key_schemas.KeyInfo,
     ErrorResponse,
 )
 
@@ -180,7 +182,11 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
           "Request body too large", "invalid_request_error", "body_too_large"),
     415: ("UnsupportedMediaType", "The request's Content-Type is not `application/json`.",
           "Content-Type must be application/json", "invalid_request_error", "unsupported_media_type"),
-    429: ("RateLimited", "The provider rate-limited the request; its `Retry-After` is passed on.",
+    403: ("Forbidden", "The gateway key may not use this model (`[keys.NAME] models`).",
+          "Key 'team-a' may not use model 'openai/gpt-4o'", "permission_error", "model_not_allowed"),
+    429: ("RateLimited", "The key's or the gateway's own limit (`[keys.NAME]` rpm / tpm / max_parallel, "
+          "`[limits] global_rpm`) was reached, or the provider rate-limited the request; `Retry-After` says "
+          "when to try again. Answers of a limited key carry OpenAI's `x-ratelimit-*` headers.",
           "openai: Rate limit reached", "rate_limit_error", "rate_limit_exceeded"),
     431: ("HeaderTooLarge", "The request's headers are over the server's limit.",
           "Request header fields too large", "invalid_request_error", "header_too_large"),
@@ -188,6 +194,8 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
           "Internal server error", "internal_error", None),
     501: ("NotSupported", "The provider has no such operation (for example embeddings on a chat-only provider).",
           "anthropic does not support embeddings", "not_supported", "not_supported"),
+    503: ("ServiceUnavailable", "The limits backend (Redis) is down and `[limits] on_backend_error = \"closed\"`.",
+          "Rate limits cannot be checked right now; try again shortly", "service_unavailable", "limits_unavailable"),
     502: ("BadGateway", "The provider failed (5xx) or could not be reached.",
           "openai: upstream error (HTTP 503)", "provider_error", "upstream_error"),
     504: ("GatewayTimeout", "The provider did not answer within its timeout.",
@@ -203,8 +211,9 @@ def _error_response(status: int) -> dict[str, Any]:
                                        "schema": {"type": "string"}}
     if status == 405:
         headers["allow"] = {"description": "The methods this path serves.", "required": True, "schema": {"type": "string"}}
-    if status == 429:
-        headers["retry-after"] = {"description": "Seconds to wait, as the provider said.", "schema": {"type": "string"}}
+    if status in (429, 503):
+        headers["retry-after"] = {"description": "Seconds to wait (the provider's own value when it set one).",
+                                  "schema": {"type": "string"}}
     example = {"error": {"message": message, "type": type_, "param": "stream" if status == 400 else None, "code": code}}
     return {
         "description": description,
@@ -230,7 +239,7 @@ _ANY = (405, 431, 500)
 # Every route behind gateway auth adds 401.
 _AUTHED = (401, *_ANY)
 # Every JSON POST that goes to a provider.
-_PROXIED = (400, 401, 404, 405, 413, 415, 429, 431, 500, 501, 502, 504)
+_PROXIED = (400, 401, 403, 404, 405, 413, 415, 429, 431, 500, 501, 502, 503, 504)
 
 _JSON_BODY_NOTE = (
     " Fields not listed in the schema are accepted and passed to the provider untouched; listed ones are "
@@ -352,6 +361,18 @@ def _paths() -> dict[str, Any]:
                     }},
                 },
                 "responses": {"200": _ok("EmbeddingsResponse", "One vector per input."), **_errors(*_PROXIED)},
+            }
+        },
+        "/v1/key": {
+            "get": {
+                "operationId": "getKey",
+                "tags": ["gateway"],
+                "summary": "The calling gateway key: its name, limits and current usage",
+                "description": (
+                    "`name` is the key's `[keys.NAME]` (null for a plain `[server.auth]` key or any token); "
+                    "`usage` counts the last 60 s, across every worker and instance when the limits backend is Redis."
+                ),
+                "responses": {"200": _ok("KeyInfo", "The key's own view of itself; never the key."), **_errors(*_AUTHED)},
             }
         },
         "/openapi.json": {

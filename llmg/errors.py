@@ -249,3 +249,38 @@ def from_status(status: int, detail: str | None = None) -> GatewayError:
     message = _SANIC_MESSAGES.get(status) or (detail and printable(detail)) or "Bad request"
     code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 431: "header_too_large"}.get(status)
     return GatewayError(message, status=status, type=_SANIC_TYPES.get(status, "invalid_request_error"), code=code)
+
+
+# --- gateway keys and limits (llmg/keys.py, llmg/limits/) ---------------------------------------
+
+
+class KeyExpired(GatewayError):
+    status = 401
+    type = "authentication_error"
+
+    def __init__(self) -> None:
+        super().__init__("key expired", code="key_expired", headers={"www-authenticate": "Bearer"})
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+
+
+class LimitsUnavailable(GatewayError):
+    """The limits backend is down and ``limits.on_backend_error = "closed"``."""
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Rate limits cannot be checked right now; try again shortly",
+            code="limits_unavailable",
+            headers={"retry-after": "1"},
+        )

@@ -28,6 +28,10 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
     error event followed by ``[DONE]``. If the client goes away, Sanic cancels this task; the
     cancellation closes ``chunks`` (and with it the upstream request) on the way out.
     """
+    # A per-request filter over the outgoing events: llmg/limits meters TPM usage through it.
+    wrap = getattr(request.ctx, "wrap_stream", None)
+    if wrap is not None:
+        chunks = wrap(chunks)
     # `headers`: extra response headers (a routing group's x-llmg-deployment / x-llmg-attempts).
     response = await request.respond(
         content_type="text/event-stream", headers={**_SSE_HEADERS, **headers} if headers else _SSE_HEADERS

@@ -23,10 +23,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     auth = server.auth
     if not auth.enabled:
         print("gateway auth: disabled (any client may call)")
-    elif not auth.keys:
+    elif not auth.keys and not loaded.config.keys:
         print("gateway auth: any Bearer token")
     else:
-        print(f"gateway auth: {len(auth.keys)} key(s)")
+        print(f"gateway auth: {len(auth.keys)} plain key(s), {len(loaded.config.keys)} named key(s)")
+    if loaded.config.keys:  # [keys.NAME]: names only, never a key
+        limits = loaded.config.limits
+        print(f"named keys: {', '.join(sorted(loaded.config.keys))} (limits backend: {limits.backend}, "
+              f"on error: {limits.on_backend_error})")
     problem = checks.auth_problem(loaded)
     if problem:
         print(f"error: {problem} (`llmg serve` refuses to start)")

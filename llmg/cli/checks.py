@@ -57,17 +57,31 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
+def _usable(key: str | None) -> bool:
+    return bool(key) and "${" not in key  # type: ignore[operator]
+
+
 def auth_problem(loaded: LoadedConfig) -> str | None:
-    """Gateway auth on, keys configured, none usable: every client would get 401, so refuse."""
-    auth = loaded.config.server.auth
-    if not auth.enabled or not auth.keys or any(key and "${" not in key for key in auth.keys):
+    """Gateway auth on, keys configured, none usable: every client would get 401, so refuse.
+
+    Keys are the plain ``[server.auth] keys`` list and the named ``[keys.NAME]`` tables together:
+    one usable key of either kind is enough."""
+    config = loaded.config
+    auth = config.server.auth
+    named = config.keys
+    if not auth.enabled or (not auth.keys and not named):
+        return None
+    if any(_usable(key) for key in auth.keys):
+        return None
+    if any(entry.key_sha256 or _usable(entry.key) for entry in named.values()):
         return None
     unset = sorted({name for path, names in loaded.unset_vars.items()
-                    if path.startswith("server.auth.keys") for name in names})
+                    if path.startswith(("server.auth.keys", "keys.")) for name in names})
     why = (f"{', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set" if unset
            else "every key is empty")
-    return (f"{loaded.source}: server.auth.keys: no usable gateway key ({why}), so every client would get "
-            "401; export the variable(s), or remove `keys` to accept any Bearer token, or set "
+    where = "server.auth.keys" if auth.keys else "keys"
+    return (f"{loaded.source}: {where}: no usable gateway key ({why}), so every client would get "
+            "401; export the variable(s), or remove the keys to accept any Bearer token, or set "
             "[server.auth] enabled = false")
 
 

@@ -2,6 +2,6 @@
 
 from sanic import Blueprint
 
-from . import chat, embeddings, health, models, openapi
+from . import chat, embeddings, health, key, models, openapi
 
-group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp)
+group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp, key.bp)
