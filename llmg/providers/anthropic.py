@@ -18,7 +18,7 @@ from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..streaming import sse_events
-from ..transport import Timeout, UpstreamStream
+from ..transports import Timeout, UpstreamStream
 from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing
 

@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import GatewayError, NotSupported, ProviderError, from_upstream
 from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
-from ..transport import Timeout, Transport, UpstreamResponse, UpstreamStream
+from ..transports import Timeout, Transport, UpstreamResponse, UpstreamStream
 from .catalogue import ProviderSpec
 
 _decode = msgspec.json.decode

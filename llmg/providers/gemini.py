@@ -22,7 +22,7 @@ import msgspec
 from ..errors import GatewayError
 from ..schemas.openai import ChatCompletionRequest
 from ..streaming import event_json, sse_events
-from ..transport import Timeout, UpstreamStream
+from ..transports import Timeout, UpstreamStream
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings, closing
 

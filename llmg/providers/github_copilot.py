@@ -33,7 +33,7 @@ import msgspec
 
 from ..errors import GatewayError, ProviderError, from_upstream
 from ..streaming import relay_sse
-from ..transport import Timeout, Transport
+from ..transports import Timeout, Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 
@@ -231,7 +231,7 @@ async def device_flow(
     sleep=asyncio.sleep,
 ) -> str:
     """Run the device flow and return the GitHub OAuth token (raises LoginError)."""
-    from ..transport import AiohttpTransport
+    from ..transports.aiohttp import AiohttpTransport
 
     transport = AiohttpTransport(pool_size=2)
     try:

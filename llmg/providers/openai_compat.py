@@ -12,7 +12,7 @@ import msgspec
 
 from ..errors import ProviderError
 from ..streaming import relay_sse
-from ..transport import Timeout
+from ..transports import Timeout
 from .base import Call, Provider, Reply, Settings, closing
 
 _STREAM_HEADERS = {"accept": "text/event-stream"}

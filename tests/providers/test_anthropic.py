@@ -25,7 +25,7 @@ from llmg.providers.base import Settings
 from llmg.providers.catalogue import load_catalogue
 from llmg.schemas.openai import encode
 from llmg.streaming import SSEParser
-from llmg.transport import Timeout
+from llmg.transports import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS
 from tests.fakes.server import FakeServer
