@@ -80,7 +80,9 @@ class PyreqwestTransport:
 
     async def stream(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
                      timeout: Timeout, provider: str) -> PyreqwestStream:
-        ctx = self._builder(method, url, headers, body).build_streamed()
+        # Buffer limit 0: by default pyreqwest holds the response back until 64 KiB of body (or
+        # its end) arrived, which delays a stream's first event until the upstream says more.
+        ctx = self._builder(method, url, headers, body).streamed_read_buffer_limit(0).build_streamed()
         try:
             resp = await asyncio.wait_for(ctx.__aenter__(), timeout.total)
         except _FAILURES as exc:
