@@ -158,3 +158,12 @@ class GatedStream:
         finally:
             self._slots.release()
             gate._leave(self._provider)
+
+    def __del__(self) -> None:
+        # Safety net: a stream dropped without aclose (a caller failed between opening and
+        # relaying it) must not hold its slot for the life of the worker. The client library
+        # closes its own connection when its response object is collected.
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            self._slots.release()
+            gate._leave(self._provider)

@@ -140,3 +140,34 @@ def test_stream_holds_its_slot_until_closed_once() -> None:
         await again.aclose()
 
     asyncio.run(scenario())
+
+
+def test_stream_dropped_without_aclose_gives_its_slot_back() -> None:
+    async def scenario() -> None:
+        gate, _ = gated(pool_size=1, max_in_flight=4, pool_timeout=0.1)
+        stream = await gate.stream("POST", "http://u/fast", headers={}, body=b"{}", timeout=T, provider="p")
+        assert gate.in_flight == 1
+        del stream  # a caller failed between opening and relaying it
+        assert gate.in_flight == 0 and gate._stream_slots.used == 0
+
+    asyncio.run(scenario())
+
+
+def test_relay_closed_before_its_first_chunk_closes_the_upstream() -> None:
+    """A client gone before the first chunk: closing() must still close the upstream stream
+    (an async generator's aclose() before it started would skip its finally)."""
+    from llmg.providers.base import closing
+
+    async def scenario() -> None:
+        inner = MockTransport(lambda r: MockAnswer(200, {"content-type": "text/event-stream"}, [b"data: 1\n\n"] * 3))
+        gate = GatedTransport(inner, pool_size=1, pool_timeout=0.1, max_in_flight=4)
+        stream = await gate.stream("POST", "http://u/s", headers={}, body=b"{}", timeout=T, provider="p")
+        relay = closing(stream, stream.chunks())
+        await relay.aclose()
+        assert inner.open_streams == 0 and gate.in_flight == 0
+        # and a relay read to its end closes it too
+        stream = await gate.stream("POST", "http://u/s", headers={}, body=b"{}", timeout=T, provider="p")
+        assert [c async for c in closing(stream, stream.chunks())] == [b"data: 1\n\n"] * 3
+        assert inner.open_streams == 0 and gate.in_flight == 0
+
+    asyncio.run(scenario())
