@@ -10,6 +10,8 @@ malicious provider shows. The requested model picks one:
   hold-stream-<seconds>   a stream: the first chunk at once, then silence for that long
   anything else           an ordinary answer (plain or streamed)
 
+``POST /token-redirect`` is a token endpoint that answers 307 towards ``catcher``.
+
 ``black_hole()`` is a listening socket that never completes a TCP handshake (its accept queue is
 full), for connect timeouts on 127.0.0.1.
 """
@@ -85,7 +87,12 @@ def make_app(catcher_url: str) -> web.Application:
         await response.write(b"data: [DONE]\n\n")
         return response
 
+    async def token_redirect(request: web.Request) -> web.Response:
+        # A token endpoint (watsonx IAM here) that redirects: the form carries the long-lived key.
+        return web.Response(status=307, headers={"Location": f"{catcher_url}/identity/token"})
+
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/token-redirect", token_redirect)
     return app
 
 

@@ -68,6 +68,11 @@ base_url = "{hostile.url}/v1"
 api_key = "{SECRET}"
 max_in_flight = 1
 
+[providers.watsonx]
+api_key = "{SECRET}"
+base_url = "{hostile.url}"
+params = {{ project_id = "p1", token_url = "{hostile.url}/token-redirect" }}
+
 [providers.hole]
 base_url = "http://127.0.0.1:{hole_port}/v1"
 timeout = 8
@@ -100,6 +105,14 @@ def test_redirect_is_refused_not_followed(gateway, hostile, catcher, status: int
     assert error["type"] == "provider_error" and error["code"] == "upstream_redirect"
     assert catcher.url not in r.text
     assert catcher.requests == []  # neither the key nor the prompt went anywhere
+
+
+def test_token_exchange_does_not_follow_a_redirect(gateway, catcher) -> None:
+    catcher.clear()
+    r = chat(gateway, "watsonx/ibm/granite-3-8b-instruct")
+    assert r.status_code == 502
+    assert error_of(r)["code"] == "upstream_redirect"
+    assert catcher.requests == []  # the IBM API key in the form body went nowhere
 
 
 # --- 5. bounded upstream answers ------------------------------------------------------------------
