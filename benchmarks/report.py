@@ -36,7 +36,7 @@ def machine() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    from llmg.transport import TRANSPORTS
+    from llmg.transports import TRANSPORTS
 
     for name in TRANSPORTS:  # whatever extra clients the bake-off measured
         dist = {"pyreqwest": "pyreqwest", "aiosonic": "aiosonic", "niquests": "niquests"}.get(name)

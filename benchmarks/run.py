@@ -152,7 +152,7 @@ class Bench:
             gw.stop()
 
     def transports(self, upstream: Upstream) -> None:
-        from llmg.transport import TRANSPORTS
+        from llmg.transports import TRANSPORTS
 
         names = self.args.transports.split(",") if self.args.transports else list(TRANSPORTS)
         rounds = 1 if self.args.quick else 2

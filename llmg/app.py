@@ -20,7 +20,7 @@ from .request_id import request_id
 from .routes import group
 from .routing import ModelResolver
 from .routing.build import build_groups
-from .transport import open_transport
+from .transports import open_configured, response_timeout
 
 log = logging.getLogger("llmg")
 
@@ -64,8 +64,8 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         REQUEST_MAX_SIZE=server.max_body_bytes,
         REQUEST_TIMEOUT=server.request_timeout,
         KEEP_ALIVE_TIMEOUT=server.keep_alive_timeout,
-        # Long generations and streams are bounded by the upstream timeout, not by Sanic's.
-        RESPONSE_TIMEOUT=server.upstream_timeout + 30,
+        # Long generations and streams are bounded by the upstream timeouts, not by Sanic's.
+        RESPONSE_TIMEOUT=response_timeout(config),
         ACCESS_LOG=False,  # Sanic's access line is blank without its logging config: ours is logs.py's
         NOISY_EXCEPTIONS=False,
         FALLBACK_ERROR_FORMAT="json",
@@ -89,7 +89,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
-        app.ctx.transport = open_transport(server.transport, server.pool_size)
+        app.ctx.transport = open_configured(config)
         providers = registry.instantiate(resolved.registered, app.ctx.transport)
         # Routing groups: deployments with their own key/base_url get their own adapter, built here once.
         app.ctx.deployment_adapters = registry.instantiate(resolved.deployments, app.ctx.transport)

@@ -53,6 +53,15 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # bake-off in benchmarks/results. "httpx" stays selectable.
     transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "hybrid"
     access_log: bool = False
+    # --- upstream bounds (transports/gate.py, transports/base.py) ---
+    # Upstream exchanges in progress per worker (a stream counts until it ends); past it: 503.
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    # Longest wait for a free pooled upstream connection; then 503.
+    pool_timeout: Seconds = 10.0
+    # Largest complete upstream answer, and largest upstream error body; over either: 502.
+    max_upstream_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 32 * 1024 * 1024
+    max_upstream_error_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    # --- end upstream bounds ---
     # Origins allowed to call the gateway from a browser (CORS); ["*"] for any; [] turns CORS off.
     cors_origins: list[str] = []
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
@@ -73,6 +82,8 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     models: list[str] | None = None
     # Adapter-specific settings (Azure api_version and deployments, Vertex project, AWS region...).
     params: dict[str, Any] = {}
+    # Upstream exchanges in progress to this provider per worker (None: only server.max_in_flight).
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 # --- routing: [router] defaults and [groups.NAME] (llmg/routing/) ------------------------------

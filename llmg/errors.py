@@ -117,6 +117,14 @@ class UpstreamUnavailable(ProviderError):
     """Connection refused, reset, DNS failure: the provider could not be reached at all."""
 
 
+class Overloaded(GatewayError):
+    """Past an in-flight cap, or no pooled connection free in time: refused at once, with
+    Retry-After, instead of queued until some timeout turns it into a 500."""
+
+    status = 503
+    type = "overloaded"
+
+
 def printable(text: str, limit: int = 200) -> str:
     """Echo user input safely: bounded, and with control characters escaped."""
     text = text[:limit]

@@ -15,7 +15,7 @@ import msgspec
 
 from ..errors import GatewayError, NotSupported, ProviderError, from_upstream
 from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
-from ..transport import Timeout, Transport, UpstreamResponse, UpstreamStream
+from ..transports import Timeout, Transport, UpstreamResponse, UpstreamStream
 from .catalogue import ProviderSpec
 
 _decode = msgspec.json.decode
@@ -163,10 +163,38 @@ class Provider:
         return stream
 
 
-async def closing(stream: UpstreamStream, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield from ``chunks`` and always close the upstream stream (client gone, error, or done)."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        await stream.aclose()
+class closing:  # noqa: N801 - used like a function: closing(stream, chunks)
+    """Iterate ``chunks`` and always close the upstream stream (client gone, error, or done).
+
+    A class, not an async generator: ``aclose()`` on a generator that never started skips its
+    ``finally``, so a relay cancelled before its first chunk would keep the upstream connection
+    (and its pool slot) open.
+    """
+
+    __slots__ = ("_stream", "_chunks", "_open")
+
+    def __init__(self, stream: UpstreamStream, chunks: AsyncIterator[bytes]) -> None:
+        self._stream = stream
+        self._chunks = chunks
+        self._open = True
+
+    def __aiter__(self) -> closing:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            inner = getattr(self._chunks, "aclose", None)
+            if inner is not None:
+                await inner()
+        finally:
+            await self._stream.aclose()

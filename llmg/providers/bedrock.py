@@ -33,7 +33,7 @@ from ..errors import GatewayError, ProviderError, redact
 from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
-from ..transport import UpstreamStream
+from ..transports import UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
 from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
 from .translate import require_event_stream, run

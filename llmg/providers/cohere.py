@@ -25,7 +25,7 @@ import msgspec
 from ..errors import GatewayError, InvalidRequest, ProviderError
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
-from ..transport import Transport
+from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 

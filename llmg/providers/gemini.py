@@ -21,7 +21,7 @@ import msgspec
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest
 from ..sse import SSEEvent
-from ..transport import Transport, UpstreamStream
+from ..transports import Transport, UpstreamStream
 from . import gemini_map as gm
 from . import gemini_wire as wire
 from .base import Call, Provider, Reply, Settings, closing

@@ -33,7 +33,7 @@ import msgspec
 
 from ..errors import GatewayError, ProviderError, from_upstream
 from ..sse import relay_sse
-from ..transport import Timeout, Transport
+from ..transports import Timeout, Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .model_ids import fetch_model_ids
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
@@ -230,7 +230,7 @@ async def device_flow(
     sleep=asyncio.sleep,
 ) -> str:
     """Run the device flow and return the GitHub OAuth token (raises LoginError)."""
-    from ..transport import AiohttpTransport
+    from ..transports.aiohttp import AiohttpTransport
 
     transport = AiohttpTransport(pool_size=2)
     try:

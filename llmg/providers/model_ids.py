@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..transport import Timeout
+from ..transports import Timeout
 
 if TYPE_CHECKING:
     from .base import Provider

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from ..errors import ProviderError
 from ..sse import relay_sse
-from ..transport import Transport, UpstreamStream
+from ..transports import Transport, UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
 from .model_ids import fetch_model_ids, ids_in_data
 from .translate import require_event_stream

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, LoadedConfig, ProviderConfig, expand
-from ..transport import Timeout, Transport
+from ..transports import Timeout, Transport
 from .base import Provider, Settings
 from .catalogue import ProviderSpec, load_catalogue
 

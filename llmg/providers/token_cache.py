@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: base imports nothing from here
-    from ..transport import UpstreamResponse, UpstreamStream
+    from ..transports import UpstreamResponse, UpstreamStream
     from .base import Provider
 
 

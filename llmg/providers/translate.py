@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from ..errors import ProviderError
 from ..schemas.openai import ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage
 from ..sse import DONE, SSEEvent, event, sse_events
-from ..transport import UpstreamStream
+from ..transports import UpstreamStream
 
 E = TypeVar("E")
 E_contra = TypeVar("E_contra", contravariant=True)

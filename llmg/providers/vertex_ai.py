@@ -31,7 +31,7 @@ import msgspec
 
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError, from_upstream
-from ..transport import Timeout
+from ..transports import Timeout
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings
 from .gemini import GeminiProvider

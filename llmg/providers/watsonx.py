@@ -27,7 +27,7 @@ import msgspec
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
-from ..transport import Transport
+from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token

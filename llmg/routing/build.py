@@ -17,7 +17,7 @@ import msgspec
 
 from ..config import Config, ConfigError, DeploymentConfig, LoadedConfig, ProviderConfig
 from ..providers.base import Provider, Settings
-from ..transport import Timeout
+from ..transports import Timeout
 from . import strategies
 from .group import Deployment, Group, Policy
 from .resolver import _MODEL_ID

@@ -27,7 +27,7 @@ from llmg.providers.catalogue import load_catalogue
 from llmg.schemas.openai import encode
 from llmg.providers.anthropic_wire import decode_message
 from llmg.providers.translate import run, sse_decoded
-from llmg.transport import Timeout
+from llmg.transports import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS
 from tests.fakes.server import FakeServer

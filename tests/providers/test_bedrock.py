@@ -26,7 +26,7 @@ from llmg.providers.bedrock import BedrockProvider
 from llmg.providers.bedrock_map import StreamTranslator, from_converse, stream_exception, to_converse
 from llmg.providers.catalogue import load_catalogue
 from llmg.sigv4 import Signer
-from llmg.transport import Timeout
+from llmg.transports import Timeout
 from tests.fakes import bedrock_upstream
 from tests.fakes.bedrock_upstream import PREAMBLE, REASONING, TOOL_INPUTS, TOOL_USE_IDS
 from tests.fakes.server import FakeServer

@@ -24,7 +24,7 @@ from llmg.providers.catalogue import (
 from llmg.providers.embeddings_only import chat_refusal
 from llmg.providers.unsupported import refusal
 from llmg.schemas.openai import ChatCompletionRequest
-from llmg.transport import Timeout
+from llmg.transports import Timeout
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_catalogue()

@@ -11,7 +11,7 @@ from aiohttp import web
 from llmg.config import parse
 from llmg.providers.model_ids import fetch_model_ids, ids_in_data
 from llmg.providers.registry import instantiate, plan
-from llmg.transport import AiohttpTransport
+from llmg.transports.aiohttp import AiohttpTransport
 from tests.fakes.server import FakeServer
 
 
