@@ -45,7 +45,8 @@ class AnthropicProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await self.post(self.messages_url, self._body(call))
-        return Reply(encode(from_anthropic(self.answer_json(resp.body), call.model)))
+        with self.translating:
+            return Reply(encode(from_anthropic(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         body = self._body(call)
@@ -54,7 +55,7 @@ class AnthropicProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, include_usage, self.name)
-        return closing(stream, self._translate(stream, translator))
+        return closing(stream, self._translate(stream, translator), self.name)
 
     async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
         try:

@@ -7,8 +7,10 @@ its provider supports. Adapters talk HTTP only through ``self.transport``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import msgspec
@@ -20,6 +22,40 @@ from .catalogue import ProviderSpec
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
+log = logging.getLogger("llmg.providers")
+
+
+# --- the one guard for translated answers -------------------------------------------------------
+# What a translator raises when a 2xx answer is valid JSON of the wrong shape (a list where it
+# indexes a dict, a number where it iterates, a missing key). msgspec.DecodeError is a ValueError.
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
+def bad_answer(provider: str, exc: BaseException) -> ProviderError:
+    """The 502 a wrong-shaped upstream answer becomes; logged without the body (it may hold prompts)."""
+    log.warning("%s: upstream answer has an unexpected shape (%s)", provider, type(exc).__name__)
+    return ProviderError(f"{provider}: the upstream answer has an unexpected shape", code="upstream_bad_response")
+
+
+class TranslationGuard:
+    """``with self.translating:`` around a response mapping: a shape error becomes a 502.
+
+    Stateless and reentrant, so each adapter builds one and every request reuses it (no per-request
+    allocation on the hot path). GatewayErrors a translator raises on purpose pass through.
+    """
+
+    __slots__ = ("provider",)
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        if exc is not None and isinstance(exc, SHAPE_ERRORS) and not isinstance(exc, GatewayError):
+            raise bad_answer(self.provider, exc) from None
+        return False
 
 
 @dataclass(slots=True)
@@ -89,6 +125,7 @@ class Provider:
         self.timeout = settings.timeout
         self.secrets: tuple[str, ...] = (settings.api_key,) if settings.api_key else ()
         self.headers = self.build_headers()
+        self.translating = TranslationGuard(self.name)
 
     # --- the interface the routes call ---------------------------------------------------------
 
@@ -163,10 +200,16 @@ class Provider:
         return stream
 
 
-async def closing(stream: UpstreamStream, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield from ``chunks`` and always close the upstream stream (client gone, error, or done)."""
+async def closing(stream: UpstreamStream, chunks: AsyncIterator[bytes], provider: str = "upstream") -> AsyncIterator[bytes]:
+    """Yield from ``chunks`` and always close the upstream stream (client gone, error, or done).
+
+    Every streamed translator runs inside this, so it is also where a wrong-shaped event becomes
+    an ``upstream_bad_response`` error event instead of a traceback (the same guard as plain answers).
+    """
     try:
         async for chunk in chunks:
             yield chunk
+    except SHAPE_ERRORS as exc:
+        raise bad_answer(provider, exc) from None
     finally:
         await stream.aclose()

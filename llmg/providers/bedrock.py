@@ -112,8 +112,9 @@ class BedrockProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         url, body, headers = self._signed(call, "converse", self.headers)
         resp = await self.post(url, body, headers)
-        data = self.answer_json(resp.body)
-        return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
+        with self.translating:
+            data = self.answer_json(resp.body)
+            return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         url, body, headers = self._signed(call, "converse-stream", self.stream_headers)
@@ -122,7 +123,7 @@ class BedrockProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, self._ident(stream.headers, call), include_usage, int(time.time()))
-        return closing(stream, self._translate(stream, translator))
+        return closing(stream, self._translate(stream, translator), self.name)
 
     async def _translate(self, stream: UpstreamStream, translator: StreamTranslator) -> AsyncIterator[bytes]:
         decoder = EventStreamDecoder()

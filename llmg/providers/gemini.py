@@ -76,7 +76,8 @@ class GeminiProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         body = _encode(gm.to_request(call.data(), call.model))
         answer = await self.send(self.model_url(call.model, "generateContent"), body)
-        return Reply(_encode(gm.to_completion(answer, call.model)))
+        with self.translating:
+            return Reply(_encode(gm.to_completion(answer, call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         body = _encode(gm.to_request(call.data(), call.model))
@@ -85,13 +86,14 @@ class GeminiProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         mapper = gm.StreamMapper(call.model, include_usage, int(time.time()))
-        return closing(stream, _relay(stream, mapper))
+        return closing(stream, _relay(stream, mapper), self.name)
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
         body = _encode(gm.to_embed_request(data, call.model))
         answer = await self.send(self.model_url(call.model, "batchEmbedContents"), body)
-        return Reply(_encode(gm.to_embeddings(answer, data, call.model)))
+        with self.translating:
+            return Reply(_encode(gm.to_embeddings(answer, data, call.model)))
 
     async def list_models(self) -> list[str]:
         """The API's own list (``models/x`` -> ``x``); the configured or catalogued list if that fails."""

@@ -252,7 +252,8 @@ class VertexAIProvider(GeminiProvider):
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
         answer = await self.send(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
-        return Reply(_encode(to_embeddings(answer, data, call.model)))
+        with self.translating:
+            return Reply(_encode(to_embeddings(answer, data, call.model)))
 
     async def aclose(self) -> None:
         await self.tokens.aclose()

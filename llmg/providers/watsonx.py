@@ -299,13 +299,14 @@ class WatsonxProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await post_with_token(self, self.tokens, self.chat_url, self._body(call), self._headers)
-        return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
+        with self.translating:
+            return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
         stream = await stream_with_token(self, self.tokens, self.stream_url, self._body(call),
                                          lambda token: self._headers(token, "text/event-stream"))
-        return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)))
+        return closing(stream, translate_stream(stream.chunks(), StreamTranslator(call.model, include_usage)), self.name)
 
 
 ADAPTER = WatsonxProvider
