@@ -10,6 +10,7 @@ from functools import partial
 
 from . import __version__
 from .config import ConfigError, LoadedConfig, load
+from .hosts import exposure_warnings
 from .providers import registry
 
 log = logging.getLogger("llmg")
@@ -56,6 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_logging(loaded.config.logging.level)
     for warning in loaded.warnings + plan.warnings:
         log.warning("%s", warning)
+    for warning in exposure_warnings(loaded.config.server):  # hardening: loud, on their own lines
+        log.warning("%s", warning)
     server = loaded.config.server
     log.info(
         "llmg %s serving on http://%s:%d (%d worker%s, config: %s, providers: %s)",
@@ -93,7 +96,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print("gateway auth: any Bearer token")
     else:
         print(f"gateway auth: {len(auth.keys)} key(s)")
-    for warning in loaded.warnings + plan.warnings:
+    for warning in loaded.warnings + plan.warnings + exposure_warnings(server):
         print(f"warning: {warning}")
     print(f"registered providers ({len(plan.registered)}):")
     for name, settings in sorted(plan.registered.items()):

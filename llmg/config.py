@@ -59,6 +59,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     access_log: bool = False
     # Origins allowed to call the gateway from a browser (CORS); ["*"] for any; [] turns CORS off.
     cors_origins: list[str] = []
+    # --- hardening: DNS rebinding (llmg/hosts.py) ---
+    # Extra Host names served besides localhost, 127.0.0.1 and [::1] (any port). On a loopback
+    # bind other Hosts get 403; on other binds the check applies only when this is set.
+    allowed_hosts: list[str] = []
+    # --- end hardening ---
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 
 
