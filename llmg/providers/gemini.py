@@ -73,14 +73,18 @@ class GeminiProvider(Provider):
 
     # --- the interface --------------------------------------------------------------------------
 
+    def chat_body(self, call: Call) -> bytes:
+        """The GenerateContentRequest for ``call`` (Vertex checks it before it is sent)."""
+        return _encode(gm.to_request(call.data(), call.model))
+
     async def chat(self, call: Call) -> Reply:
-        body = _encode(gm.to_request(call.data(), call.model))
+        body = self.chat_body(call)
         answer = await self.send(self.model_url(call.model, "generateContent"), body)
         with self.translating:
             return Reply(_encode(gm.to_completion(answer, call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        body = _encode(gm.to_request(call.data(), call.model))
+        body = self.chat_body(call)
         stream = await self.start_stream(self.model_url(call.model, "streamGenerateContent") + "?alt=sse", body)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)

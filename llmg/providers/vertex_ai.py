@@ -30,7 +30,7 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from ..config import ConfigError
-from ..errors import GatewayError, ProviderError, from_upstream
+from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, printable
 from ..transport import Timeout
 from . import gemini_map as gm
 from .base import Call, Reply, Settings
@@ -165,6 +165,24 @@ def _consume(task: asyncio.Task) -> None:
         task.exception()
 
 
+def check_gcs_uris(request: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse ``gs://`` files outside ``params.allowed_gcs_buckets``.
+
+    Vertex reads a gs:// object with the gateway's service account, not the client's identity, so
+    an unchecked URI lets any client read any bucket that account can. Checked on the translated
+    request (what is actually sent), so no JSON escape in the client's body can slip past it.
+    """
+    for content in request.get("contents") or ():
+        for part in content.get("parts") or ():
+            uri = (part.get("fileData") or {}).get("fileUri") if isinstance(part, dict) else None
+            if isinstance(uri, str) and uri[:5].lower() == "gs://":
+                bucket = uri[5:].split("/", 1)[0]
+                if bucket not in allowed:
+                    raise InvalidRequest(
+                        f"gs:// URIs are refused unless their bucket is in providers.vertex_ai.params.allowed_gcs_buckets "
+                        f"(bucket {printable(bucket, 64)!r} is not)", param="messages", code="gcs_uri_not_allowed")
+
+
 def load_credentials(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
@@ -231,12 +249,21 @@ class VertexAIProvider(GeminiProvider):
         for what, value in (("project", project), ("location", location)):
             if not isinstance(value, str) or not _NAME.match(value):
                 raise ConfigError(f"{where}.{what}: {str(value)[:64]!r} is not a valid Google Cloud {what} name")
+        buckets = params.get("allowed_gcs_buckets", [])
+        if not isinstance(buckets, list) or not all(isinstance(b, str) and b for b in buckets):
+            raise ConfigError(f"{where}.allowed_gcs_buckets: must be a list of bucket names")
+        self.allowed_gcs_buckets = frozenset(buckets)
         host = self.base_url or host_for(str(location))
         self.models_root = f"{host}/v1/projects/{project}/locations/{location}/publishers/google/models"
         self._auth: tuple[str, dict[str, str], dict[str, str]] | None = None
 
     def model_url(self, model: str, method: str) -> str:
         return f"{self.models_root}/{quote(model, safe='')}:{method}"
+
+    def chat_body(self, call: Call) -> bytes:
+        request = gm.to_request(call.data(), call.model)
+        check_gcs_uris(request, self.allowed_gcs_buckets)
+        return _encode(request)
 
     async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
         token = await self.tokens.token()
