@@ -17,7 +17,6 @@ us-central1. ``base_url`` (tests, private endpoints) replaces the scheme+host.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
@@ -35,6 +34,7 @@ from ..transport import Timeout
 from . import gemini_map as gm
 from .base import Call, Reply, Settings
 from .gemini import GeminiProvider
+from .token_cache import Token, TokenCache
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -57,11 +57,9 @@ class CredentialsError(Exception):
 
 
 class TokenSource:
-    """Access tokens for one key file: minted on demand, cached until shortly before they expire.
-
-    One exchange at a time per worker: concurrent callers share the refresh in flight. While the
-    current token is still valid but close to expiry, callers keep using it and one background
-    refresh replaces it, so no request waits on the token endpoint after the first.
+    """Access tokens for one key file: minted on demand and cached by the gateway's one token cache
+    (``token_cache.TokenCache``: one shared exchange in flight, its own timeout, refresh ahead of
+    expiry, backoff after failures). This class only knows how to make the exchange.
     """
 
     def __init__(self, info: dict[str, Any], transport, provider: str, timeout: Timeout) -> None:
@@ -70,11 +68,8 @@ class TokenSource:
         self.transport = transport
         self.provider = provider
         self.timeout = timeout
-        self.exchanges = 0
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._expires_at = 0.0
-        self._task: asyncio.Task[str] | None = None
+        # Google tokens live an hour: stop using one 10 s before expiry, refresh it in the last 5 min.
+        self.cache = TokenCache(self._exchange, name=provider, margin=10.0, refresh_ahead=300.0)
         if self.kind == "service_account":
             missing = [k for k in ("client_email", "private_key") if not info.get(k)]
             if missing:
@@ -111,32 +106,23 @@ class TokenSource:
         signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
         return signing_input + b"." + _b64url(signature)
 
+    @property
+    def exchanges(self) -> int:
+        return self.cache.exchanges
+
     async def token(self) -> str:
-        now = time.monotonic()
-        if self._token is not None and now < self._refresh_at:
-            return self._token
-        task = self._task
-        if task is None or task.done():
-            task = self._task = asyncio.get_running_loop().create_task(self._refresh())
-            task.add_done_callback(_consume)
-        if self._token is not None and now < self._expires_at:
-            return self._token  # still good: the refresh runs in the background
-        return await asyncio.shield(task)  # a caller that goes away does not cancel everyone's refresh
+        return await self.cache.get()
 
     async def aclose(self) -> None:
-        """Stop a refresh still in flight (server shutdown)."""
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        """Stop an exchange still in flight (server shutdown)."""
+        await self.cache.aclose()
 
-    async def _refresh(self) -> str:
+    async def _exchange(self) -> Token:
         if self.kind == "service_account":
             form = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}).encode()
             form += b"&assertion=" + self.assertion(int(time.time()))
         else:
             form = self._refresh_form
-        self.exchanges += 1
         resp = await self.transport.request(
             "POST", self.token_uri, headers=_FORM, body=form, timeout=self.timeout, provider=self.provider
         )
@@ -152,17 +138,9 @@ class TokenSource:
             lifetime = float(answer.get("expires_in") or 3600)
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             raise ProviderError(f"{self.provider}: token endpoint answered without an access_token", code="upstream_error") from None
-        now = time.monotonic()
-        self._token = token
-        self._expires_at = now + lifetime - min(10.0, lifetime / 4)
-        self._refresh_at = now + lifetime - min(300.0, lifetime / 2)
-        return token
-
-
-def _consume(task: asyncio.Task) -> None:
-    """A background refresh's failure is reported to whoever awaits it; never as 'never retrieved'."""
-    if not task.cancelled():
-        task.exception()
+        if not isinstance(token, str) or not token:
+            raise ProviderError(f"{self.provider}: token endpoint answered without an access_token", code="upstream_error")
+        return Token(value=token, expires_in=lifetime)
 
 
 def check_gcs_uris(request: Mapping[str, Any], allowed: frozenset[str]) -> None:
