@@ -266,7 +266,7 @@ class WatsonxProvider(Provider):
         self.token_url = str(params.get("token_url") or IAM_TOKEN_URL)
         self._token_form = urllib.parse.urlencode({"grant_type": IAM_GRANT, "apikey": settings.api_key or ""}).encode()
         self._token_headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
-        self.tokens = TokenCache(self._exchange)
+        self.tokens = TokenCache(self._exchange, name=self.name)
 
     async def _exchange(self) -> Token:
         resp = await self.transport.request("POST", self.token_url, headers=self._token_headers, body=self._token_form,
