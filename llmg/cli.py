@@ -11,6 +11,7 @@ from functools import partial
 from . import __version__
 from .config import ConfigError, LoadedConfig, load
 from .hosts import exposure_warnings
+from .hygiene import redact_url
 from .providers import registry
 
 log = logging.getLogger("llmg")
@@ -100,7 +101,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     print(f"registered providers ({len(plan.registered)}):")
     for name, settings in sorted(plan.registered.items()):
-        where = settings.base_url or "(built in)"
+        where = redact_url(settings.base_url) or "(built in)"  # userinfo and query may hold keys
         print(f"  {name:22} {settings.spec.adapter:14} {where}")
     print(f"skipped providers ({len(plan.skipped)}):")
     for name, reason in sorted(plan.skipped.items()):

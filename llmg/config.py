@@ -35,6 +35,9 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     keys: list[str] = []
 
+    def __repr__(self) -> str:  # hardening: never show a key (reprs reach tracebacks and logs)
+        return f"AuthConfig(enabled={self.enabled}, keys=[{len(self.keys)} hidden])"
+
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
@@ -82,6 +85,12 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     models: list[str] | None = None
     # Adapter-specific settings (Azure api_version and deployments, Vertex project, AWS region...).
     params: dict[str, Any] = {}
+
+    def __repr__(self) -> str:  # hardening: key, header and param values and URL secrets hidden
+        from .hygiene import names_only, redact_url, shown
+
+        return (f"ProviderConfig(enabled={self.enabled}, api_key={shown(self.api_key)}, base_url={redact_url(self.base_url)!r}, "
+                f"timeout={self.timeout}, headers={names_only(self.headers)}, models={self.models!r}, params={names_only(self.params)})")
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

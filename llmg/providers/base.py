@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, NotSupported, ProviderError, from_upstream
+from ..hygiene import names_only, redact_url, shown
 from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
 from ..transport import Timeout, Transport, UpstreamResponse, UpstreamStream
 from .catalogue import ProviderSpec
@@ -71,6 +72,10 @@ class Settings:
     models: list[str] | None  # explicit list from the config; None -> the catalogue's
     params: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # never the key, header or param values (reprs reach tracebacks and logs)
+        return (f"Settings(name={self.name!r}, api_key={shown(self.api_key)}, base_url={redact_url(self.base_url)!r}, "
+                f"timeout={self.timeout!r}, headers={names_only(self.headers)}, models={self.models!r}, params={names_only(self.params)})")
+
 
 @dataclass(slots=True)
 class Call:
@@ -123,7 +128,12 @@ class Provider:
         self.transport = transport
         self.base_url = (settings.base_url or "").rstrip("/")
         self.timeout = settings.timeout
-        self.secrets: tuple[str, ...] = (settings.api_key,) if settings.api_key else ()
+        # What upstream error messages are scrubbed of: the key, and the values of headers the
+        # config added (custom auth headers); fixed catalogue headers (anthropic-version) are not secret.
+        fixed = {k.lower(): v for k, v in settings.spec.headers.items()}
+        custom = tuple(v for k, v in settings.headers.items() if v and fixed.get(k) != v and len(v) >= 8)
+        self.base_secrets: tuple[str, ...] = ((settings.api_key,) if settings.api_key else ()) + custom
+        self.secrets = self.base_secrets  # adapters that exchange tokens add each new one
         self.headers = self.build_headers()
         self.translating = TranslationGuard(self.name)
 

@@ -150,7 +150,7 @@ class CopilotProvider(Provider):
             raise ProviderError("github_copilot: token exchange answered without a token", code="upstream_error") from None
         if api and not self.api_base_override:
             self.api_base = api.rstrip("/")
-        self.secrets = tuple(s for s in (github, token.value) if s)
+        self.secrets = self.base_secrets + tuple(s for s in (github, token.value) if s)
         return token
 
     def _headers(self, token: str, call: Call | None, stream: bool) -> dict[str, str]:

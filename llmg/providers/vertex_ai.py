@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from ..config import ConfigError
-from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, printable
+from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, printable, redact
 from ..transport import Timeout
 from . import gemini_map as gm
 from .base import Call, Reply, Settings
@@ -68,6 +68,7 @@ class TokenSource:
         self.transport = transport
         self.provider = provider
         self.timeout = timeout
+        self.secrets: tuple[str, ...] = ()  # what a token endpoint's error text is scrubbed of
         # Google tokens live an hour: stop using one 10 s before expiry, refresh it in the last 5 min.
         self.cache = TokenCache(self._exchange, name=provider, margin=10.0, refresh_ahead=300.0)
         if self.kind == "service_account":
@@ -89,6 +90,7 @@ class TokenSource:
             missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
             if missing:
                 raise CredentialsError(f"authorized_user credentials lack {', '.join(missing)}")
+            self.secrets = (info["client_secret"], info["refresh_token"])
             self._refresh_form = urlencode({
                 "grant_type": "refresh_token", "client_id": info["client_id"],
                 "client_secret": info["client_secret"], "refresh_token": info["refresh_token"],
@@ -129,9 +131,10 @@ class TokenSource:
         if resp.status != 200:
             # The token endpoint says why ({"error": "invalid_grant", "error_description": ...});
             # the client only needs to know the provider refused our credentials.
-            log.warning("%s: token exchange failed (HTTP %d): %s", self.provider, resp.status, resp.body[:300])
+            log.warning("%s: token exchange failed (HTTP %d): %s", self.provider, resp.status,
+                        redact(resp.body[:300].decode("utf-8", "replace"), self.secrets))
             status = 401 if 400 <= resp.status < 500 else resp.status
-            raise from_upstream(status, resp.body, resp.headers, provider=self.provider)
+            raise from_upstream(status, resp.body, resp.headers, provider=self.provider, secrets=self.secrets)
         try:
             answer = _decode(resp.body)
             token = answer["access_token"]
@@ -248,6 +251,7 @@ class VertexAIProvider(GeminiProvider):
         cached = self._auth
         if cached is None or cached[0] != token:  # two header dicts per token, not per request
             bearer = {"authorization": f"Bearer {token}"}
+            self.secrets = self.base_secrets + (token,)  # upstream error messages never echo it
             cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
         return cached[2] if stream else cached[1]
 

@@ -280,7 +280,7 @@ class WatsonxProvider(Provider):
             token = Token(value=data["access_token"], expires_in=float(data.get("expires_in") or 3600))
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             raise ProviderError("watsonx: IAM token endpoint answered without an access_token", code="upstream_error") from None
-        self.secrets = tuple(s for s in (self.settings.api_key, token.value) if s)
+        self.secrets = self.base_secrets + tuple(s for s in (token.value,) if s)
         return token
 
     def upstream_error(self, status, body, headers, message=None):
