@@ -69,7 +69,7 @@ class BedrockProvider(Provider):
         secret = _setting(params, ("secret_access_key", "aws_secret_access_key"), env, ("AWS_SECRET_ACCESS_KEY",))
         token = _setting(params, ("session_token", "aws_session_token"), env, ("AWS_SESSION_TOKEN",))
         access = settings.api_key or ""
-        self.secrets = self.base_secrets + tuple(s for s in (access, secret, token) if s)
+        self.secrets = tuple(dict.fromkeys(self.base_secrets + tuple(s for s in (access, secret, token) if s)))
 
         template = self.base_url or self.spec.base_url_template or "https://bedrock-runtime.{region}.amazonaws.com"
         base = template.replace("{region}", region)
