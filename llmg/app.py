@@ -12,7 +12,7 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors, limits, logs
+from . import auth, cors, errors, hosts, limits, logs
 from .config import LoadedConfig
 from .model_directory import ModelDirectory
 from .providers import registry
@@ -75,6 +75,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     app.ctx.plan = resolved
     app.ctx.resolver = ModelResolver({}, config.aliases)
     app.blueprint(group)
+    hosts.install(app, server)  # DNS rebinding: first, so a foreign Host learns nothing else
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
     auth.install(app, auth.GatewayAuth(server.auth, config))

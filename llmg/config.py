@@ -31,6 +31,9 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     keys: list[str] = []
 
+    def __repr__(self) -> str:  # hardening: never show a key (reprs reach tracebacks and logs)
+        return f"AuthConfig(enabled={self.enabled}, keys=[{len(self.keys)} hidden])"
+
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
@@ -64,6 +67,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # --- end upstream bounds ---
     # Origins allowed to call the gateway from a browser (CORS); ["*"] for any; [] turns CORS off.
     cors_origins: list[str] = []
+    # --- hardening: DNS rebinding (llmg/hosts.py) ---
+    # Extra Host names served besides localhost, 127.0.0.1 and [::1] (any port). On a loopback
+    # bind other Hosts get 403; on other binds the check applies only when this is set.
+    allowed_hosts: list[str] = []
+    # --- end hardening ---
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 
 
@@ -84,6 +92,12 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     params: dict[str, Any] = {}
     # Upstream exchanges in progress to this provider per worker (None: only server.max_in_flight).
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def __repr__(self) -> str:  # hardening: key, header and param values and URL secrets hidden
+        from .hygiene import names_only, redact_url, shown
+
+        return (f"ProviderConfig(enabled={self.enabled}, api_key={shown(self.api_key)}, base_url={redact_url(self.base_url)!r}, "
+                f"timeout={self.timeout}, headers={names_only(self.headers)}, models={self.models!r}, params={names_only(self.params)})")
 
 
 # --- routing: [router] defaults and [groups.NAME] (llmg/routing/) ------------------------------
@@ -128,6 +142,12 @@ class DeploymentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     connect_timeout_s: Seconds | None = None
     idle_timeout_s: Seconds | None = None  # longest silence between stream chunks
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def __repr__(self) -> str:  # a deployment's own api_key must never reach a log line through repr()
+        from .hygiene import redact_url, shown
+
+        return (f"DeploymentConfig(model={self.model!r}, name={self.name!r}, api_key={shown(self.api_key)}, "
+                f"base_url={redact_url(self.base_url)!r}, weight={self.weight})")
 
 
 class GroupConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -174,6 +174,9 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
     401: ("Unauthorized", "No `Authorization: Bearer <token>` header, or a token the gateway does not accept; "
           "or the provider refused the gateway's key (`type` provider_error, \"Authentication failed\").",
           "Invalid authentication", "authentication_error", None),
+    403: ("HostNotAllowed", "The `Host` header is not one this gateway serves (loopback binds: localhost, 127.0.0.1, [::1] "
+          "and `server.allowed_hosts`): the DNS-rebinding guard.",
+          "Host not allowed: add it to server.allowed_hosts to serve it", "invalid_request_error", "host_not_allowed"),
     404: ("NotFound", "Unknown route, unknown or unregistered provider, or unknown model id.",
           "Unknown provider: nosuch", "invalid_request_error", "unknown_provider"),
     405: ("MethodNotAllowed", "This path does not serve the request's method; `Allow` lists the ones it does.",
@@ -234,8 +237,8 @@ def _ok(name: str, description: str) -> dict[str, Any]:
     }
 
 
-# Every route can meet these: wrong method, oversized headers, an internal failure.
-_ANY = (405, 431, 500)
+# Every route can meet these: a Host it does not serve, wrong method, oversized headers, an internal failure.
+_ANY = (403, 405, 431, 500)
 # Every route behind gateway auth adds 401.
 _AUTHED = (401, *_ANY)
 # Every JSON POST that goes to a provider.

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..config import ConfigError, load
+from ..hygiene import redact_url
 from ..providers import registry
 from . import checks
 
@@ -38,7 +39,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     print(f"registered providers ({len(plan.registered)}):")
     for name, settings in sorted(plan.registered.items()):
-        where = settings.base_url or "(built in)"
+        where = redact_url(settings.base_url) or "(built in)"  # userinfo and query may hold keys
         print(f"  {name:22} {settings.spec.adapter:14} {where}")
     print(f"skipped providers ({len(plan.skipped)}):")
     for name, reason in sorted(plan.skipped.items()):

@@ -6,6 +6,7 @@ import argparse
 import errno
 import socket
 
+from ..hosts import exposure_warnings
 from ..config import LoadedConfig
 from ..providers.registry import Plan
 
@@ -97,4 +98,6 @@ def warnings(loaded: LoadedConfig, plan: Plan) -> list[str]:
     found = [*loaded.warnings, *plan.warnings]
     if not plan.registered:
         found.append(NO_PROVIDER)
+    # Settings that open the gateway up (non-loopback bind with open auth, CORS "*"): loud.
+    found += exposure_warnings(loaded.config.server, named_keys=bool(loaded.config.keys))
     return found

@@ -51,7 +51,8 @@ class AnthropicProvider(Provider):
             message = wire.decode_message(resp.body)
         except msgspec.DecodeError:  # not JSON, or JSON of the wrong shape: the provider's fault
             raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response") from None
-        return Reply(encode(from_anthropic(message, call.model)))
+        with self.translating:
+            return Reply(encode(from_anthropic(message, call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         body = self._body(call)
@@ -60,13 +61,15 @@ class AnthropicProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, include_usage, self.name)
-        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator))
+        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator), self.name)
 
     def _event(self, ev: SSEEvent) -> wire.Event | None:
         if not ev.data:
             return None
         try:
             item = wire.decode_event(ev.data)
+        except msgspec.ValidationError:  # JSON of the wrong shape: the same guard as plain answers
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response") from None
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event", code="stream_error") from None
         if isinstance(item, wire.Error):

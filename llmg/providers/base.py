@@ -7,19 +7,56 @@ its provider supports. Adapters talk HTTP only through ``self.transport``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import msgspec
 
 from ..errors import GatewayError, NotSupported, ProviderError, from_upstream
+from ..hygiene import names_only, redact_url, shown
 from ..schemas.openai import ChatCompletionRequest, EmbeddingsRequest
 from ..transports import Timeout, Transport, UpstreamResponse, UpstreamStream
 from .catalogue import ProviderSpec
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
+log = logging.getLogger("llmg.providers")
+
+
+# --- the one guard for translated answers -------------------------------------------------------
+# What a translator raises when a 2xx answer is valid JSON of the wrong shape (a list where it
+# indexes a dict, a number where it iterates, a missing key). msgspec.DecodeError is a ValueError.
+SHAPE_ERRORS = (KeyError, TypeError, AttributeError, IndexError, ValueError)
+
+
+def bad_answer(provider: str, exc: BaseException) -> ProviderError:
+    """The 502 a wrong-shaped upstream answer becomes; logged without the body (it may hold prompts)."""
+    log.warning("%s: upstream answer has an unexpected shape (%s)", provider, type(exc).__name__)
+    return ProviderError(f"{provider}: the upstream answer has an unexpected shape", code="upstream_bad_response")
+
+
+class TranslationGuard:
+    """``with self.translating:`` around a response mapping: a shape error becomes a 502.
+
+    Stateless and reentrant, so each adapter builds one and every request reuses it (no per-request
+    allocation on the hot path). GatewayErrors a translator raises on purpose pass through.
+    """
+
+    __slots__ = ("provider",)
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        if exc is not None and isinstance(exc, SHAPE_ERRORS) and not isinstance(exc, GatewayError):
+            raise bad_answer(self.provider, exc) from None
+        return False
 
 
 @dataclass(slots=True)
@@ -34,6 +71,10 @@ class Settings:
     headers: dict[str, str]  # extra headers (catalogue + config), already expanded
     models: list[str] | None  # explicit list from the config; None -> the catalogue's
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never the key, header or param values (reprs reach tracebacks and logs)
+        return (f"Settings(name={self.name!r}, api_key={shown(self.api_key)}, base_url={redact_url(self.base_url)!r}, "
+                f"timeout={self.timeout!r}, headers={names_only(self.headers)}, models={self.models!r}, params={names_only(self.params)})")
 
 
 @dataclass(slots=True)
@@ -87,8 +128,14 @@ class Provider:
         self.transport = transport
         self.base_url = (settings.base_url or "").rstrip("/")
         self.timeout = settings.timeout
-        self.secrets: tuple[str, ...] = (settings.api_key,) if settings.api_key else ()
+        # What upstream error messages are scrubbed of: the key, and the values of headers the
+        # config added (custom auth headers); fixed catalogue headers (anthropic-version) are not secret.
+        fixed = {k.lower(): v for k, v in settings.spec.headers.items()}
+        custom = tuple(v for k, v in settings.headers.items() if v and fixed.get(k) != v and len(v) >= 8)
+        self.base_secrets: tuple[str, ...] = ((settings.api_key,) if settings.api_key else ()) + custom
+        self.secrets = self.base_secrets  # adapters that exchange tokens add each new one
         self.headers = self.build_headers()
+        self.translating = TranslationGuard(self.name)
 
     # --- the interface the routes call ---------------------------------------------------------
 
@@ -169,14 +216,18 @@ class closing:  # noqa: N801 - used like a function: closing(stream, chunks)
     A class, not an async generator: ``aclose()`` on a generator that never started skips its
     ``finally``, so a relay cancelled before its first chunk would keep the upstream connection
     (and its pool slot) open.
+
+    Every streamed translator runs inside this, so it is also where a wrong-shaped event becomes
+    an ``upstream_bad_response`` error event instead of a traceback (the same guard as plain answers).
     """
 
-    __slots__ = ("_stream", "_chunks", "_open")
+    __slots__ = ("_stream", "_chunks", "_open", "_provider")
 
-    def __init__(self, stream: UpstreamStream, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, stream: UpstreamStream, chunks: AsyncIterator[bytes], provider: str = "upstream") -> None:
         self._stream = stream
         self._chunks = chunks
         self._open = True
+        self._provider = provider
 
     def __aiter__(self) -> closing:
         return self
@@ -184,6 +235,9 @@ class closing:  # noqa: N801 - used like a function: closing(stream, chunks)
     async def __anext__(self) -> bytes:
         try:
             return await self._chunks.__anext__()
+        except SHAPE_ERRORS as exc:
+            await self.aclose()
+            raise bad_answer(self._provider, exc) from None
         except BaseException:
             await self.aclose()
             raise

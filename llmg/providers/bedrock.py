@@ -71,7 +71,7 @@ class BedrockProvider(Provider):
         secret = _setting(params, ("secret_access_key", "aws_secret_access_key"), env, ("AWS_SECRET_ACCESS_KEY",))
         token = _setting(params, ("session_token", "aws_session_token"), env, ("AWS_SESSION_TOKEN",))
         access = settings.api_key or ""
-        self.secrets = tuple(s for s in (access, secret, token) if s)
+        self.secrets = tuple(dict.fromkeys(self.base_secrets + tuple(s for s in (access, secret, token) if s)))
 
         template = self.base_url or self.spec.base_url_template or "https://bedrock-runtime.{region}.amazonaws.com"
         base = template.replace("{region}", region)
@@ -114,8 +114,9 @@ class BedrockProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         url, body, headers = self._signed(call, "converse", self.headers)
         resp = await self.post(url, body, headers)
-        data = self.answer_json(resp.body)
-        return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
+        with self.translating:
+            data = self.answer_json(resp.body)
+            return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         url, body, headers = self._signed(call, "converse-stream", self.stream_headers)
@@ -124,7 +125,7 @@ class BedrockProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, self._ident(stream.headers, call), include_usage, int(time.time()), self.name)
-        return closing(stream, run(self._events(stream), translator))
+        return closing(stream, run(self._events(stream), translator), self.name)
 
     async def _events(self, stream: UpstreamStream) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """The body's event-stream messages as ``(event type, JSON payload)``; an exception message

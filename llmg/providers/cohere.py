@@ -384,20 +384,22 @@ class CohereProvider(Provider):
     async def chat(self, call: Call) -> Reply:
         body = chat_request(call.data(), call.model)
         resp = await self.post(self.chat_url, _encode(body))
-        return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
+        with self.translating:
+            return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         data = call.data()
         body = chat_request(data, call.model, stream=True)
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
         stream = await require_event_stream(await self.open_stream(self.chat_url, _encode(body), self.stream_headers), self.name)
-        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)))
+        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)), self.name)
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
         body = embed_request(data, call.model, self.input_type)
         resp = await self.post(self.embed_url, _encode(body))
-        return Reply(_encode(embed_response(self.answer_json(resp.body), call.model, data.get("encoding_format"))))
+        with self.translating:
+            return Reply(_encode(embed_response(self.answer_json(resp.body), call.model, data.get("encoding_format"))))
 
 
 ADAPTER = CohereProvider

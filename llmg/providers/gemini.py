@@ -68,19 +68,24 @@ class GeminiProvider(Provider):
 
     # --- the interface --------------------------------------------------------------------------
 
+    def chat_body(self, call: Call) -> bytes:
+        """The GenerateContentRequest for ``call`` (Vertex checks it before it is sent)."""
+        return _encode(gm.to_request(call.data(), call.model))
+
     async def chat(self, call: Call) -> Reply:
-        body = _encode(gm.to_request(call.data(), call.model))
+        body = self.chat_body(call)
         answer = await self.send(self.model_url(call.model, "generateContent"), body)
-        return Reply(_encode(gm.to_completion(answer, call.model)))
+        with self.translating:
+            return Reply(_encode(gm.to_completion(answer, call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        body = _encode(gm.to_request(call.data(), call.model))
+        body = self.chat_body(call)
         stream = await self.start_stream(self.model_url(call.model, "streamGenerateContent") + "?alt=sse", body)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = gm.StreamTranslator(call.model, include_usage, int(time.time()))
-        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator))
+        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator), self.name)
 
     def _event(self, ev: SSEEvent) -> wire.GenerateContentResponse | None:
         data = ev.data.strip()
@@ -88,6 +93,8 @@ class GeminiProvider(Provider):
             return None
         try:
             return wire.decode_response(data)
+        except msgspec.ValidationError:  # JSON of the wrong shape: the same guard as plain answers
+            raise ProviderError(f"{self.name}: unexpected upstream answer", code="upstream_bad_response") from None
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event", code="stream_error") from None
 
@@ -95,7 +102,8 @@ class GeminiProvider(Provider):
         data = call.data()
         body = _encode(gm.to_embed_request(data, call.model))
         answer = await self.send_json(self.model_url(call.model, "batchEmbedContents"), body)
-        return Reply(_encode(gm.to_embeddings(answer, data, call.model)))
+        with self.translating:
+            return Reply(_encode(gm.to_embeddings(answer, data, call.model)))
 
     async def list_models(self) -> list[str]:
         """The API's own list (``models/x`` -> ``x``); the configured or catalogued list if that fails."""

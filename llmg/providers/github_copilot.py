@@ -116,7 +116,7 @@ class CopilotProvider(Provider):
         self.api_base = self.api_base_override or self.base_url
         self.token_dir = token_dir(params)
         self.github_token = settings.api_key or read_token_file(self.token_dir)
-        self.tokens = TokenCache(self._exchange)
+        self.tokens = TokenCache(self._exchange, name=self.name)
         # Editor headers first, so that config `headers` (already in self.headers) can override them.
         self.base_headers = {**{k: v for k, v in self.headers.items() if k not in EDITOR_HEADERS}, **EDITOR_HEADERS,
                              **{k: v for k, v in settings.headers.items()}}
@@ -152,7 +152,7 @@ class CopilotProvider(Provider):
             raise ProviderError("github_copilot: token exchange answered without a token", code="upstream_error") from None
         if api and not self.api_base_override:
             self.api_base = api.rstrip("/")
-        self.secrets = tuple(s for s in (github, token.value) if s)
+        self.secrets = self.base_secrets + tuple(s for s in (github, token.value) if s)
         return token
 
     def _headers(self, token: str, call: Call | None, stream: bool) -> dict[str, str]:

@@ -17,6 +17,7 @@ import struct
 import time
 from collections.abc import AsyncIterator
 
+from ..errors import InvalidRequest
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -40,6 +41,17 @@ from .base import Call, Provider, Reply
 
 DEFAULT_DIMENSIONS = 16
 
+# Caps that keep a tiny request from making the mock build a huge answer on the event loop (a
+# 447-byte body once asked for 62 MB of embeddings). Far above what trying the gateway needs.
+MAX_N = 8  # choices per chat answer
+MAX_TOKENS = 100_000  # max_tokens / max_completion_tokens
+MAX_ANSWER_WORDS = 200_000  # words over all choices (the answer echoes the prompt)
+MAX_EMBEDDING_VALUES = 262_144  # inputs x dimensions in one embeddings answer
+
+
+def _over(what: str, limit: int, param: str) -> InvalidRequest:
+    return InvalidRequest(f"The mock provider allows at most {limit:,} {what}", param=param, code="mock_limit_exceeded")
+
 
 def _text_of(content: object) -> str:
     if isinstance(content, str):
@@ -56,6 +68,11 @@ def _digest(data: bytes) -> str:
 class MockProvider(Provider):
     def _answer(self, request: ChatCompletionRequest) -> tuple[list[str], str, ToolCall | None, int]:
         """(answer words, finish reason, tool call or None, prompt tokens)."""
+        limit = request.max_completion_tokens or request.max_tokens
+        if limit is not None and limit > MAX_TOKENS:
+            raise _over("tokens per answer", MAX_TOKENS, "max_completion_tokens" if request.max_completion_tokens else "max_tokens")
+        if (request.n or 1) > MAX_N:
+            raise _over("choices (n)", MAX_N, "n")
         prompt_tokens = sum(len(_text_of(m.content).split()) + 1 for m in request.messages)
         last = request.messages[-1]
         if request.tools and request.tool_choice != "none" and last.role != "tool":
@@ -66,10 +83,13 @@ class MockProvider(Provider):
         if last.role == "tool":
             said = f"the tool result {said}"
         words = f"This is a mock response from LLMG. You said: {said}".split()
-        limit = request.max_completion_tokens or request.max_tokens
         if limit is not None and limit < len(words):
-            return words[:limit], "length", None, prompt_tokens
-        return words, "stop", None, prompt_tokens
+            words, finish = words[:limit], "length"
+        else:
+            finish = "stop"
+        if len(words) * (request.n or 1) > MAX_ANSWER_WORDS:
+            raise _over("answer words over all choices", MAX_ANSWER_WORDS, "n" if request.n else "messages")
+        return words, finish, None, prompt_tokens
 
     async def chat(self, call: Call) -> Reply:
         request = call.request
@@ -125,6 +145,8 @@ class MockProvider(Provider):
         if isinstance(items, list) and items and isinstance(items[0], int):
             texts = [" ".join(map(str, items))]
         dims = request.dimensions or DEFAULT_DIMENSIONS
+        if len(texts) * dims > MAX_EMBEDDING_VALUES:
+            raise _over("embedding values (inputs x dimensions)", MAX_EMBEDDING_VALUES, "dimensions" if request.dimensions else "input")
         data = []
         for index, text in enumerate(texts):
             vector = _vector(text, dims)

@@ -17,7 +17,6 @@ us-central1. ``base_url`` (tests, private endpoints) replaces the scheme+host.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
@@ -30,11 +29,12 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from ..config import ConfigError
-from ..errors import GatewayError, ProviderError, from_upstream
+from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, printable, redact
 from ..transports import Timeout
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings
 from .gemini import GeminiProvider
+from .token_cache import Token, TokenCache
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -57,11 +57,9 @@ class CredentialsError(Exception):
 
 
 class TokenSource:
-    """Access tokens for one key file: minted on demand, cached until shortly before they expire.
-
-    One exchange at a time per worker: concurrent callers share the refresh in flight. While the
-    current token is still valid but close to expiry, callers keep using it and one background
-    refresh replaces it, so no request waits on the token endpoint after the first.
+    """Access tokens for one key file: minted on demand and cached by the gateway's one token cache
+    (``token_cache.TokenCache``: one shared exchange in flight, its own timeout, refresh ahead of
+    expiry, backoff after failures). This class only knows how to make the exchange.
     """
 
     def __init__(self, info: dict[str, Any], transport, provider: str, timeout: Timeout) -> None:
@@ -70,11 +68,9 @@ class TokenSource:
         self.transport = transport
         self.provider = provider
         self.timeout = timeout
-        self.exchanges = 0
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._expires_at = 0.0
-        self._task: asyncio.Task[str] | None = None
+        self.secrets: tuple[str, ...] = ()  # what a token endpoint's error text is scrubbed of
+        # Google tokens live an hour: stop using one 10 s before expiry, refresh it in the last 5 min.
+        self.cache = TokenCache(self._exchange, name=provider, margin=10.0, refresh_ahead=300.0)
         if self.kind == "service_account":
             missing = [k for k in ("client_email", "private_key") if not info.get(k)]
             if missing:
@@ -94,6 +90,7 @@ class TokenSource:
             missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
             if missing:
                 raise CredentialsError(f"authorized_user credentials lack {', '.join(missing)}")
+            self.secrets = (info["client_secret"], info["refresh_token"])
             self._refresh_form = urlencode({
                 "grant_type": "refresh_token", "client_id": info["client_id"],
                 "client_secret": info["client_secret"], "refresh_token": info["refresh_token"],
@@ -111,58 +108,60 @@ class TokenSource:
         signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
         return signing_input + b"." + _b64url(signature)
 
+    @property
+    def exchanges(self) -> int:
+        return self.cache.exchanges
+
     async def token(self) -> str:
-        now = time.monotonic()
-        if self._token is not None and now < self._refresh_at:
-            return self._token
-        task = self._task
-        if task is None or task.done():
-            task = self._task = asyncio.get_running_loop().create_task(self._refresh())
-            task.add_done_callback(_consume)
-        if self._token is not None and now < self._expires_at:
-            return self._token  # still good: the refresh runs in the background
-        return await asyncio.shield(task)  # a caller that goes away does not cancel everyone's refresh
+        return await self.cache.get()
 
     async def aclose(self) -> None:
-        """Stop a refresh still in flight (server shutdown)."""
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        """Stop an exchange still in flight (server shutdown)."""
+        await self.cache.aclose()
 
-    async def _refresh(self) -> str:
+    async def _exchange(self) -> Token:
         if self.kind == "service_account":
             form = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer"}).encode()
             form += b"&assertion=" + self.assertion(int(time.time()))
         else:
             form = self._refresh_form
-        self.exchanges += 1
         resp = await self.transport.request(
             "POST", self.token_uri, headers=_FORM, body=form, timeout=self.timeout, provider=self.provider
         )
         if resp.status != 200:
             # The token endpoint says why ({"error": "invalid_grant", "error_description": ...});
             # the client only needs to know the provider refused our credentials.
-            log.warning("%s: token exchange failed (HTTP %d): %s", self.provider, resp.status, resp.body[:300])
+            log.warning("%s: token exchange failed (HTTP %d): %s", self.provider, resp.status,
+                        redact(resp.body[:300].decode("utf-8", "replace"), self.secrets))
             status = 401 if 400 <= resp.status < 500 else resp.status
-            raise from_upstream(status, resp.body, resp.headers, provider=self.provider)
+            raise from_upstream(status, resp.body, resp.headers, provider=self.provider, secrets=self.secrets)
         try:
             answer = _decode(resp.body)
             token = answer["access_token"]
             lifetime = float(answer.get("expires_in") or 3600)
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             raise ProviderError(f"{self.provider}: token endpoint answered without an access_token", code="upstream_error") from None
-        now = time.monotonic()
-        self._token = token
-        self._expires_at = now + lifetime - min(10.0, lifetime / 4)
-        self._refresh_at = now + lifetime - min(300.0, lifetime / 2)
-        return token
+        if not isinstance(token, str) or not token:
+            raise ProviderError(f"{self.provider}: token endpoint answered without an access_token", code="upstream_error")
+        return Token(value=token, expires_in=lifetime)
 
 
-def _consume(task: asyncio.Task) -> None:
-    """A background refresh's failure is reported to whoever awaits it; never as 'never retrieved'."""
-    if not task.cancelled():
-        task.exception()
+def check_gcs_uris(request: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse ``gs://`` files outside ``params.allowed_gcs_buckets``.
+
+    Vertex reads a gs:// object with the gateway's service account, not the client's identity, so
+    an unchecked URI lets any client read any bucket that account can. Checked on the translated
+    request (what is actually sent), so no JSON escape in the client's body can slip past it.
+    """
+    for content in request.get("contents") or ():
+        for part in content.get("parts") or ():
+            uri = (part.get("fileData") or {}).get("fileUri") if isinstance(part, dict) else None
+            if isinstance(uri, str) and uri[:5].lower() == "gs://":
+                bucket = uri[5:].split("/", 1)[0]
+                if bucket not in allowed:
+                    raise InvalidRequest(
+                        f"gs:// URIs are refused unless their bucket is in providers.vertex_ai.params.allowed_gcs_buckets "
+                        f"(bucket {printable(bucket, 64)!r} is not)", param="messages", code="gcs_uri_not_allowed")
 
 
 def load_credentials(path: str) -> dict[str, Any]:
@@ -231,6 +230,10 @@ class VertexAIProvider(GeminiProvider):
         for what, value in (("project", project), ("location", location)):
             if not isinstance(value, str) or not _NAME.match(value):
                 raise ConfigError(f"{where}.{what}: {str(value)[:64]!r} is not a valid Google Cloud {what} name")
+        buckets = params.get("allowed_gcs_buckets", [])
+        if not isinstance(buckets, list) or not all(isinstance(b, str) and b for b in buckets):
+            raise ConfigError(f"{where}.allowed_gcs_buckets: must be a list of bucket names")
+        self.allowed_gcs_buckets = frozenset(buckets)
         host = self.base_url or host_for(str(location))
         self.models_root = f"{host}/v1/projects/{project}/locations/{location}/publishers/google/models"
         self._auth: tuple[str, dict[str, str], dict[str, str]] | None = None
@@ -238,11 +241,17 @@ class VertexAIProvider(GeminiProvider):
     def model_url(self, model: str, method: str) -> str:
         return f"{self.models_root}/{quote(model, safe='')}:{method}"
 
+    def chat_body(self, call: Call) -> bytes:
+        request = gm.to_request(call.data(), call.model)
+        check_gcs_uris(request, self.allowed_gcs_buckets)
+        return _encode(request)
+
     async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
         token = await self.tokens.token()
         cached = self._auth
         if cached is None or cached[0] != token:  # two header dicts per token, not per request
             bearer = {"authorization": f"Bearer {token}"}
+            self.secrets = self.base_secrets + (token,)  # upstream error messages never echo it
             cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
         return cached[2] if stream else cached[1]
 
@@ -254,7 +263,8 @@ class VertexAIProvider(GeminiProvider):
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
         answer = await self.send_json(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
-        return Reply(_encode(to_embeddings(answer, data, call.model)))
+        with self.translating:
+            return Reply(_encode(to_embeddings(answer, data, call.model)))
 
     async def aclose(self) -> None:
         await self.tokens.aclose()

@@ -262,7 +262,7 @@ class WatsonxProvider(Provider):
         self.token_url = str(params.get("token_url") or IAM_TOKEN_URL)
         self._token_form = urllib.parse.urlencode({"grant_type": IAM_GRANT, "apikey": settings.api_key or ""}).encode()
         self._token_headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
-        self.tokens = TokenCache(self._exchange)
+        self.tokens = TokenCache(self._exchange, name=self.name)
 
     async def _exchange(self) -> Token:
         resp = await self.transport.request("POST", self.token_url, headers=self._token_headers, body=self._token_form,
@@ -276,7 +276,7 @@ class WatsonxProvider(Provider):
             token = Token(value=data["access_token"], expires_in=float(data.get("expires_in") or 3600))
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             raise ProviderError("watsonx: IAM token endpoint answered without an access_token", code="upstream_error") from None
-        self.secrets = tuple(s for s in (self.settings.api_key, token.value) if s)
+        self.secrets = self.base_secrets + tuple(s for s in (token.value,) if s)
         return token
 
     def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
@@ -295,14 +295,15 @@ class WatsonxProvider(Provider):
 
     async def chat(self, call: Call) -> Reply:
         resp = await post_with_token(self, self.tokens, self.chat_url, self._body(call), self._headers)
-        return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
+        with self.translating:
+            return Reply(_encode(chat_response(self.answer_json(resp.body), call.model)))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
         include_usage = bool((call.data().get("stream_options") or {}).get("include_usage"))
         stream = await stream_with_token(self, self.tokens, self.stream_url, self._body(call),
                                          lambda token: self._headers(token, "text/event-stream"))
         stream = await require_event_stream(stream, self.name)
-        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)))
+        return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)), self.name)
 
 
 ADAPTER = WatsonxProvider

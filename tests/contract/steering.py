@@ -5,11 +5,17 @@ valid request would stop at 404 ``Unknown provider`` and the provider path would
 the positive cases (chosen by the length of the generated id, so runs stay reproducible) get their
 provider replaced with ``mock``; the rest of the id is untouched, so the body stays schema-valid and
 every check still applies. Negative cases are never touched.
+
+A case bound for the mock is also clamped to the mock's own amplification caps (``n``,
+``max_tokens``, inputs x ``dimensions``; llmg/providers/mock.py): like any provider it refuses more,
+and the schema, which describes every provider, cannot say so.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from llmg.providers import mock
 
 PROVIDER = "mock"
 
@@ -21,3 +27,18 @@ def steer(case: Any) -> None:
     model = case.body.get("model")
     if isinstance(model, str) and "/" in model and len(model) % 2 == 0:
         case.body["model"] = f"{PROVIDER}/{model.partition('/')[2]}"
+    if isinstance(case.body.get("model"), str) and case.body["model"].startswith(f"{PROVIDER}/"):
+        _clamp_to_mock(case.body)
+
+
+def _clamp_to_mock(body: dict[str, Any]) -> None:
+    if isinstance(body.get("n"), int) and body["n"] > mock.MAX_N:
+        body["n"] = mock.MAX_N
+    for key in ("max_tokens", "max_completion_tokens"):
+        if isinstance(body.get(key), int) and body[key] > mock.MAX_TOKENS:
+            body[key] = mock.MAX_TOKENS
+    inputs = body.get("input")
+    count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
+    dims = body.get("dimensions")
+    if isinstance(dims, int) and dims * count > mock.MAX_EMBEDDING_VALUES:
+        body["dimensions"] = max(1, mock.MAX_EMBEDDING_VALUES // count)

@@ -13,12 +13,14 @@ From https://cloud.ibm.com/apidocs/iam-identity-token-api and https://cloud.ibm.
   fields rejected (an OpenAI-only ``model`` or ``stream`` leaking through fails).
 - Streams are SSE ``id: <n>\\nevent: message\\ndata: <chunk>\\n\\n`` events; the last chunk carries usage.
 
-Set ``app["settings"]["expires_in"]`` to change the lifetime of issued tokens; add a token to ``app["revoked"]``
+Set ``app["settings"]["expires_in"]`` to change the lifetime of issued tokens (``delay`` and
+``fail_status`` slow down or fail the token endpoint; ``token_requests`` counts every attempt); add a token to ``app["revoked"]``
 to make watsonx reject it before it expires. Model ``error-<status>`` answers that status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -109,6 +111,14 @@ def make_app(api_key: str) -> web.Application:
         if form.get("apikey") != api_key:
             return web.json_response({"errorCode": "BXNIM0415E", "errorMessage": "Provided API key could not be found.",
                                       "context": {"requestId": uuid.uuid4().hex}}, status=400)
+        # Exchange-behaviour knobs (tests/security/test_token_exchanges.py): every attempt is
+        # counted on arrival; "delay" holds the answer back, "fail_status" makes IAM fail.
+        fake.bump("token_requests")
+        settings = request.app["settings"]
+        if settings.get("delay"):
+            await asyncio.sleep(settings["delay"])
+        if settings.get("fail_status"):
+            return web.json_response({"errorCode": "BXNIM0000E", "errorMessage": "IAM is unavailable"}, status=settings["fail_status"])
         fake.bump("token_exchanges")
         value = f"iam-{uuid.uuid4().hex}"
         lifetime = request.app["settings"]["expires_in"]

@@ -55,7 +55,7 @@ params = {{ credentials_file = "{key_file}", location = "{LOCATION}" {extra} }}
 @pytest.fixture(scope="module")
 def vertex(tmp_path_factory):
     fake, key_file, _ = start_vertex_fake(tmp_path_factory.mktemp("vertex"))
-    gateway = GatewayProcess(vertex_config(fake, key_file)).start()
+    gateway = GatewayProcess(vertex_config(fake, key_file, ', allowed_gcs_buckets = ["bucket"]')).start()
     yield fake, gateway
     gateway.stop()
     fake.stop()
