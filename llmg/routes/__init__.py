@@ -2,6 +2,7 @@
 
 from sanic import Blueprint
 
-from . import chat, embeddings, health, models, openapi
+from . import chat, completions, embeddings, health, messages, models, openapi, responses
 
-group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp)
+group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp,
+                        messages.bp, responses.bp, completions.bp)  # inbound APIs
