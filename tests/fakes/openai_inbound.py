@@ -46,9 +46,8 @@ def _event(kind: str, seq: int, **fields: object) -> bytes:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, 'sequence_number': seq, **fields})}\n\n".encode()
 
 
-async def responses(request: web.Request) -> web.StreamResponse:
+async def responses(request: web.Request, seen: dict[str, str]) -> web.StreamResponse:
     body = await request.json()
-    seen: dict = request.app.setdefault("responses_seen", {})
     previous = body.get("previous_response_id")
     if previous is not None and previous not in seen:
         return web.json_response({"error": {"message": f"Previous response with id '{previous}' not found.",
@@ -108,5 +107,10 @@ def install(app: web.Application, authorized, unauthorized) -> None:  # type: ig
             return await handler(request) if authorized(request) else unauthorized()
         return wrapped
 
-    app.router.add_post("/v1/responses", guarded(responses))
+    seen: dict[str, str] = {}  # response id -> its input text, for previous_response_id
+
+    async def responses_here(request: web.Request) -> web.StreamResponse:
+        return await responses(request, seen)
+
+    app.router.add_post("/v1/responses", guarded(responses_here))
     app.router.add_post("/v1/completions", guarded(completions))
