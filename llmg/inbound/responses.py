@@ -41,7 +41,7 @@ from ..schemas.responses import (
     SummaryText,
     TextConfig,
     TextFormat,
-    ToolChoiceFunction,
+    FunctionToolChoice,
 )
 from .sse import named_event
 
@@ -147,7 +147,7 @@ def to_chat(req: ResponsesRequest, history: list[dict[str, Any]]) -> tuple[dict[
             ("name", t.name), ("description", t.description), ("parameters", t.parameters), ("strict", t.strict)) if v is not None}}
             for t in req.tools]
         choice = req.tool_choice
-        if isinstance(choice, ToolChoiceFunction):
+        if isinstance(choice, FunctionToolChoice):
             body["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
         elif choice is not None:
             body["tool_choice"] = choice

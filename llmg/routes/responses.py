@@ -124,15 +124,15 @@ async def delete(request: Request, response_id: str) -> HTTPResponse:
 
 @bp.get("/v1/responses/<response_id>/input_items")
 async def input_items(request: Request, response_id: str) -> HTTPResponse:
-    item = stored.of(request.app).get(response_id)
-    if item is None:
-        raise _not_found(response_id)
     order = request.args.get("order", "desc")
     limit_text = request.args.get("limit", "20")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order must be 'asc' or 'desc'", param="order", code="invalid_value")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 100:
         raise InvalidRequest("limit must be an integer from 1 to 100", param="limit", code="invalid_value")
+    item = stored.of(request.app).get(response_id)
+    if item is None:
+        raise _not_found(response_id)
     items = item.input_items if order == "asc" else list(reversed(item.input_items))
     after = request.args.get("after")
     if after is not None:

@@ -54,7 +54,7 @@ class FunctionTool(Struct, kw_only=True):
     strict: bool | None = None
 
 
-class ToolChoiceFunction(Struct, kw_only=True):
+class FunctionToolChoice(Struct, kw_only=True):
     type: Literal["function"]
     name: NonEmptyStr
 
@@ -87,7 +87,7 @@ class ResponsesRequest(Struct, kw_only=True):
     store: bool | None = None
     stream: bool | None = None
     tools: list[FunctionTool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction | None = None
+    tool_choice: Literal["none", "auto", "required"] | FunctionToolChoice | None = None
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
     reasoning: Reasoning | None = None
@@ -178,7 +178,7 @@ class ResponseObject(Struct, kw_only=True):
     parallel_tool_calls: bool = True
     temperature: float | None = None
     top_p: float | None = None
-    tool_choice: Literal["none", "auto", "required"] | ToolChoiceFunction = "auto"
+    tool_choice: Literal["none", "auto", "required"] | FunctionToolChoice = "auto"
     tools: list[FunctionTool] = []
     text: TextConfig
     reasoning: Reasoning
