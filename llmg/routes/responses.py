@@ -107,15 +107,17 @@ async def create(request: Request) -> HTTPResponse | None:
     return HTTPResponse(answer, content_type=JSON)
 
 
-@bp.get("/v1/responses/<response_id>")
-async def retrieve(request: Request, response_id: str) -> HTTPResponse:
+# One route for both methods: with two, Sanic's 405 for a third method carries no Allow header.
+@bp.route("/v1/responses/<response_id>", methods=["GET", "DELETE"])
+async def one(request: Request, response_id: str) -> HTTPResponse:
+    if request.method == "DELETE":
+        return await delete(request, response_id)
     item = stored.of(request.app).get(response_id)
     if item is None:
         raise _not_found(response_id)
     return HTTPResponse(item.response, content_type=JSON)
 
 
-@bp.delete("/v1/responses/<response_id>")
 async def delete(request: Request, response_id: str) -> HTTPResponse:
     if not stored.of(request.app).delete(response_id):
         raise _not_found(response_id)

@@ -48,6 +48,14 @@ class TextBlock(Struct, kw_only=True, tag_field="type", tag="text"):
     cache_control: CacheControl | None = None
 
 
+class SystemBlock(Struct, kw_only=True):
+    """A text block of ``system`` (not in a union there, so ``type`` is an ordinary required field)."""
+
+    type: Literal["text"]
+    text: str
+    cache_control: CacheControl | None = None
+
+
 class ImageBlock(Struct, kw_only=True, tag_field="type", tag="image"):
     source: Base64ImageSource | URLImageSource
     cache_control: CacheControl | None = None
@@ -138,7 +146,7 @@ class MessagesRequest(Struct, kw_only=True):
     model: NonEmptyStr
     max_tokens: Annotated[int, Meta(ge=1)]
     messages: Annotated[list[InputMessage], Meta(min_length=1)]
-    system: str | list[TextBlock] | None = None
+    system: str | list[SystemBlock] | None = None
     stop_sequences: list[str] | None = None
     stream: bool | None = None
     temperature: UnitFloat | None = None
@@ -155,7 +163,7 @@ class CountTokensRequest(Struct, kw_only=True):
 
     model: NonEmptyStr
     messages: Annotated[list[InputMessage], Meta(min_length=1)]
-    system: str | list[TextBlock] | None = None
+    system: str | list[SystemBlock] | None = None
     tools: list[ToolDefinition] | None = None
     tool_choice: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone | None = None
     thinking: ThinkingEnabled | ThinkingDisabled | None = None
