@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from msgspec import UNSET
+
 from ..schemas.completions import Completion, CompletionChoice, CompletionRequest
 from ..schemas.openai import Usage
 
@@ -70,7 +72,8 @@ def choices_of(answer: dict[str, Any], req: CompletionRequest, number: int, prom
 
 
 def completion(ident: str, model: str, choices: list[CompletionChoice], usage: Usage | None) -> Completion:
-    return Completion(id=ident, created=int(time.time()), model=model, choices=choices, usage=usage)
+    return Completion(id=ident, created=int(time.time()), model=model, choices=choices,
+                      usage=usage if usage is not None else UNSET)
 
 
 def chunk_choices(chunk: dict[str, Any], req: CompletionRequest, number: int) -> list[CompletionChoice]:

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from ..errors import GatewayError
 from ..schemas.responses import (
@@ -210,7 +211,7 @@ def shell(req: ResponsesRequest, response_id: str, status: str, output: list[Any
         reasoning=req.reasoning or Reasoning(),
         store=req.store is not False,
         metadata=dict(req.metadata or {}),
-        user=req.user,
+        user=req.user if req.user is not None else UNSET,
     )
 
 
@@ -251,7 +252,7 @@ def from_chat(answer: dict[str, Any], req: ResponsesRequest, response_id: str) -
     output.extend(calls)
     response = shell(req, response_id, "completed", output)
     _finish(response, choice.get("finish_reason"))
-    response.usage = usage_of(answer.get("usage"))
+    response.usage = usage_of(answer.get("usage")) or UNSET
     return response, assistant_message(text, calls)
 
 
@@ -272,7 +273,8 @@ class StreamTranslator:
         self.open: Any = None  # the item being streamed
         self.tool_index: int | None = None
         self.finish: str | None = None
-        self.text = ""
+        self.pieces: list[str] = []  # the open item's deltas, joined when it closes (no quadratic +=)
+        self.texts: list[str] = []
         self.calls: list[FunctionCallItem] = []
 
     def _event(self, kind: str, **fields: Any) -> bytes:
@@ -292,6 +294,14 @@ class StreamTranslator:
         item, self.open = self.open, None
         if item is None:
             return []
+        joined, self.pieces = "".join(self.pieces), []
+        if isinstance(item, OutputMessage):
+            item.content[0].text = joined
+            self.texts.append(joined)
+        elif isinstance(item, FunctionCallItem):
+            item.arguments = joined
+        else:
+            item.summary[0].text = joined
         index = self._index
         out: list[bytes] = []
         if isinstance(item, OutputMessage):
@@ -299,7 +309,8 @@ class StreamTranslator:
             out.append(self._event("response.output_text.done", item_id=item.id, output_index=index, content_index=0, text=part.text, logprobs=[]))
             out.append(self._event("response.content_part.done", item_id=item.id, output_index=index, content_index=0, part=_to_builtins(part)))
         elif isinstance(item, FunctionCallItem):
-            out.append(self._event("response.function_call_arguments.done", item_id=item.id, output_index=index, arguments=item.arguments))
+            out.append(self._event("response.function_call_arguments.done", item_id=item.id, output_index=index,
+                                   name=item.name, arguments=item.arguments))
         elif isinstance(item, ReasoningItem):
             summary = item.summary[0]
             out.append(self._event("response.reasoning_summary_text.done", item_id=item.id, output_index=index, summary_index=0, text=summary.text))
@@ -324,7 +335,7 @@ class StreamTranslator:
     def feed(self, chunk: dict[str, Any]) -> list[bytes]:
         out: list[bytes] = []
         if isinstance(chunk.get("usage"), dict):
-            self.response.usage = usage_of(chunk["usage"])
+            self.response.usage = usage_of(chunk["usage"]) or UNSET
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -336,7 +347,7 @@ class StreamTranslator:
                     out += self._add(item)
                     out.append(self._event("response.reasoning_summary_part.added", item_id=item.id, output_index=self._index,
                                            summary_index=0, part={"type": "summary_text", "text": ""}))
-                self.open.summary[0].text += reasoning
+                self.pieces.append(reasoning)
                 out.append(self._event("response.reasoning_summary_text.delta", item_id=self.open.id, output_index=self._index,
                                        summary_index=0, delta=reasoning))
             text = delta.get("content")
@@ -345,9 +356,8 @@ class StreamTranslator:
                     item = OutputMessage(id=new_id("msg"), status="in_progress", content=[OutputText(text="")])
                     out += self._add(item)
                     out.append(self._event("response.content_part.added", item_id=item.id, output_index=self._index, content_index=0,
-                                           part={"type": "output_text", "text": "", "annotations": []}))
-                self.open.content[0].text += text
-                self.text += text
+                                           part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}))
+                self.pieces.append(text)
                 out.append(self._event("response.output_text.delta", item_id=self.open.id, output_index=self._index,
                                        content_index=0, delta=text, logprobs=[]))
             for call in delta.get("tool_calls") or []:
@@ -360,7 +370,7 @@ class StreamTranslator:
                     out += self._add(item)
                 arguments = function.get("arguments")
                 if isinstance(arguments, str) and arguments:
-                    self.open.arguments += arguments
+                    self.pieces.append(arguments)
                     out.append(self._event("response.function_call_arguments.delta", item_id=self.open.id,
                                            output_index=self._index, delta=arguments))
             if choice.get("finish_reason"):
@@ -378,7 +388,7 @@ class StreamTranslator:
         return self._event("error", code=exc.code or exc.type, message=exc.message, param=exc.param)
 
     def assistant(self) -> dict[str, Any]:
-        return assistant_message(self.text, self.calls)
+        return assistant_message("".join(self.texts), self.calls)
 
 
 _ = FunctionTool  # re-exported shape of tools echoed in the response

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 
@@ -105,6 +105,7 @@ class OutputText(Struct, kw_only=True):
     type: Literal["output_text"] = "output_text"
     text: str
     annotations: list[Any] = []
+    logprobs: list[Any] = []
 
 
 class OutputMessage(Struct, kw_only=True, tag_field="type", tag="message"):
@@ -137,6 +138,7 @@ OutputItem = ReasoningItem | OutputMessage | FunctionCallItem
 
 class InputTokensDetails(Struct, kw_only=True):
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class OutputTokensDetails(Struct, kw_only=True):
@@ -184,9 +186,9 @@ class ResponseObject(Struct, kw_only=True):
     reasoning: Reasoning
     store: bool = True
     truncation: Literal["disabled"] = "disabled"
-    usage: ResponseUsage | None = None
+    usage: ResponseUsage | UnsetType = UNSET  # left out until known, as OpenAI does
     metadata: dict[str, str] = {}
-    user: str | None = None
+    user: str | UnsetType = UNSET  # echoed when the request had one (OpenAI's schema has no null here)
 
 
 class InputItemList(Struct, kw_only=True):
