@@ -32,10 +32,8 @@ from ..schemas.anthropic import (
     MessageResponse,
     MessagesRequest,
     MessagesUsage,
-    RedactedThinkingBlock,
     TextBlock,
     TextOut,
-    ThinkingBlock,
     ThinkingEnabled,
     ThinkingOut,
     ToolChoiceAny,
@@ -374,5 +372,3 @@ def estimate_tokens(data: dict[str, Any]) -> int:
     total += 4 * len(data.get("messages") or [])
     return max(1, total + 1600 * images)
 
-
-_ = (RedactedThinkingBlock, ThinkingBlock)  # accepted on input, dropped on translation (see module doc)

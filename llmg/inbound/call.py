@@ -39,10 +39,6 @@ def native_call(request: Request, raw: bytes, body: Any, routed: tuple[Provider,
     return Call(raw, body, full, model, request_id(request))
 
 
-def answer_json(provider: Provider, body: bytes) -> dict[str, Any]:
-    return provider.answer_json(body)
-
-
 def raise_error_chunk(chunk: dict[str, Any], provider: str) -> None:
     """A provider may report a failure mid-stream as an OpenAI error event; surface it as an error."""
     error = chunk.get("error")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 import msgspec
+from sanic import Request
+
+from ..errors import GatewayError
 
 from ..providers.anthropic import AnthropicProvider
 from ..providers.base import Call, Provider, closing
@@ -48,6 +51,18 @@ def model_of(raw: bytes) -> str | None:
         return None
     model = data.get("model") if isinstance(data, dict) else None
     return model if isinstance(model, str) and model else None
+
+
+def try_resolve(request: Request, raw: bytes) -> tuple[Provider, str, str] | None:
+    """Where a body that failed the strict decode would go; None if its model does not route (then
+    the client gets the decode's 400, not a routing error about a body that was invalid anyway)."""
+    model = model_of(raw)
+    if model is None:
+        return None
+    try:
+        return request.app.ctx.router.resolve(model)  # type: ignore[no-any-return]
+    except GatewayError:
+        return None
 
 
 async def post(provider: Provider, url: str, call: Call, headers: Mapping[str, str] | None = None) -> bytes:

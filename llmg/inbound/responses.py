@@ -27,7 +27,6 @@ from msgspec import UNSET
 from ..errors import GatewayError
 from ..schemas.responses import (
     FunctionCallItem,
-    FunctionTool,
     IncompleteDetails,
     InputItem,
     InputTokensDetails,
@@ -390,5 +389,3 @@ class StreamTranslator:
     def assistant(self) -> dict[str, Any]:
         return assistant_message("".join(self.texts), self.calls)
 
-
-_ = FunctionTool  # re-exported shape of tools echoed in the response

@@ -43,13 +43,11 @@ def _decode_or_native(request: Request, decoder: msgspec.json.Decoder):  # type:
     raw = request.body
     try:
         body = decode(raw, decoder)
-    except InvalidRequest:
-        model = native.model_of(raw)
-        if model is not None:
-            routed = resolve(request, model)
-            if native.anthropic_native(routed[0]):
-                return None, routed
-        raise
+    except InvalidRequest as invalid:
+        routed = native.try_resolve(request, raw)
+        if routed is not None and native.anthropic_native(routed[0]):
+            return None, routed
+        raise invalid from None
     return body, resolve(request, body.model)
 
 

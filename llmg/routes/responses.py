@@ -56,13 +56,11 @@ async def create(request: Request) -> HTTPResponse | None:
     require_json(request)
     try:
         body = decode(request.body, _decoder)
-    except InvalidRequest:
-        model = native.model_of(request.body)  # outside the translatable subset: fine for OpenAI itself
-        if model is not None:
-            routed = resolve(request, model)
-            if native.responses_native(routed[0]):
-                return await _native(request, routed[0], routed, native.ModelOnly(model=model))
-        raise
+    except InvalidRequest as invalid:
+        routed = native.try_resolve(request, request.body)  # outside the translatable subset: fine for OpenAI
+        if routed is not None and native.responses_native(routed[0]):
+            return await _native(request, routed[0], routed, native.ModelOnly(model=native.model_of(request.body) or ""))
+        raise invalid from None
     routed = resolve(request, body.model)
     provider = routed[0]
     store = stored.of(request.app)

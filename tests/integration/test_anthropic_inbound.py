@@ -174,6 +174,8 @@ def test_error_types(gateway, client) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
         client.messages.create(model="mock/mock-1", max_tokens=0, messages=[{"role": "user", "content": "x"}])
     assert caught.value.body["error"]["type"] == "invalid_request_error"
+    invalid = httpx.post(f"{gateway.url}/v1/messages", json={"model": "nosuch/x", "messages": []}, headers={"x-api-key": GATEWAY_KEY})
+    assert invalid.status_code == 400  # an invalid body is a 400 whatever its model
     with pytest.raises(anthropic.RateLimitError):
         client.messages.create(model="anthropic/error-429", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.RateLimitError):  # translated path: the OpenAI upstream's 429
