@@ -19,6 +19,11 @@ _HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 _encode = msgspec.json.Encoder().encode
 
 
+class Last(bytes):
+    """The final events of a translated stream: sent together with the end of the body in one write
+    (as ``streaming.send_stream`` does with ``[DONE]``), which saves the client a round of waiting."""
+
+
 def named_event(name: str, payload: object) -> bytes:
     """``event: <name>`` + ``data: <json>``: the framing both Anthropic and the Responses API use."""
     return b"event: " + name.encode() + b"\ndata: " + _encode(payload) + b"\n\n"
@@ -27,8 +32,13 @@ def named_event(name: str, payload: object) -> bytes:
 async def send_events(request: Request, events: AsyncIterator[bytes], on_error: Callable[[GatewayError], bytes]) -> None:
     response = await request.respond(content_type="text/event-stream", headers=_HEADERS)
     assert response is not None
+    ended = False
     try:
         async for chunk in events:
+            if isinstance(chunk, Last):
+                await response.send(chunk, end_stream=True)
+                ended = True
+                break
             await response.send(chunk)
     except GatewayError as exc:
         await response.send(on_error(exc))
@@ -39,4 +49,5 @@ async def send_events(request: Request, events: AsyncIterator[bytes], on_error: 
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
-    await response.eof()
+    if not ended:
+        await response.eof()

@@ -15,7 +15,7 @@ from ..errors import InvalidRequest
 from ..inbound import anthropic as translate
 from ..inbound import native
 from ..inbound.call import chat_call, chat_chunks, native_call, resolve
-from ..inbound.sse import send_events
+from ..inbound.sse import Last, send_events
 from ..providers.anthropic import AnthropicProvider
 from ..schemas.anthropic import CountTokensRequest, CountTokensResponse, MessagesRequest
 from ..schemas.decode import decode
@@ -83,7 +83,7 @@ async def _translated(upstream: AsyncIterator[bytes], name: str, model: str) -> 
         out = translator.feed(chunk)
         if out:
             yield b"".join(out)
-    yield b"".join(translator.end())
+    yield Last(b"".join(translator.end()))
 
 
 @bp.post("/v1/messages/count_tokens")

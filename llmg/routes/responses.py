@@ -18,7 +18,7 @@ from ..inbound import native
 from ..inbound import responses as translate
 from ..inbound import store as stored
 from ..inbound.call import chat_call, chat_chunks, native_call, resolve
-from ..inbound.sse import send_events
+from ..inbound.sse import Last, send_events
 from ..providers.base import Provider
 from ..schemas.decode import decode
 from ..schemas.openai import encode
@@ -90,10 +90,11 @@ async def create(request: Request) -> HTTPResponse | None:
                 out = translator.feed(chunk)
                 if out:
                     yield b"".join(out)
-            yield b"".join(translator.end())
-            if keep:
+            last = Last(b"".join(translator.end()))
+            if keep:  # stored before the last event goes out: a client may ask for it right away
                 store.put(response_id, encode(translator.response), translate.stored_items(body.input),
                           conversation + [translator.assistant()])
+            yield last
 
         await send_events(request, events(), translator.error)
         return None
