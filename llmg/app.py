@@ -14,6 +14,7 @@ from sanic.exceptions import SanicException
 
 from . import auth, cors, errors, hosts, limits, logs
 from .config import LoadedConfig
+from .inbound import anthropic as inbound_anthropic
 from .model_directory import ModelDirectory
 from .providers import registry
 from .request_id import request_id
@@ -27,8 +28,10 @@ log = logging.getLogger("llmg")
 _names = itertools.count()
 
 
-def _error_response(exc: errors.GatewayError) -> HTTPResponse:
-    return HTTPResponse(exc.body(), status=exc.status, headers=exc.headers or None, content_type="application/json")
+def _error_response(exc: errors.GatewayError, path: str = "") -> HTTPResponse:
+    # Inbound APIs answer errors in their own shape (Anthropic's on /v1/messages), 401 included.
+    body = inbound_anthropic.error_body(exc) if inbound_anthropic.is_anthropic_route(path) else exc.body()
+    return HTTPResponse(body, status=exc.status, headers=exc.headers or None, content_type="application/json")
 
 
 def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
@@ -39,20 +42,20 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
             exception = exception.explained(request.app.ctx.plan.skipped)
         logs.upstream_failure(request, exception)
         # --- end newcomer ---
-        return _error_response(exception)
+        return _error_response(exception, request.path)
     if isinstance(exception, SanicException):
         status = getattr(exception, "status_code", 500) or 500
         if status == 413 and "header" in str(exception):  # Sanic reports oversized headers as 413
             status = 431
         mapped = errors.from_status(status, str(exception) if status == 400 else None)
-        response = _error_response(mapped)
+        response = _error_response(mapped, request.path)
         if status == 405 and getattr(exception, "headers", None):
             allow = exception.headers.get("Allow") or exception.headers.get("allow")
             if allow:
                 response.headers["allow"] = allow
         return response
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
-    return _error_response(errors.GatewayError("Internal server error", status=500, type="internal_error"))
+    return _error_response(errors.GatewayError("Internal server error", status=500, type="internal_error"), request.path)
 
 
 def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> Sanic:

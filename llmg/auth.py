@@ -70,7 +70,13 @@ def install(app: Sanic, auth: GatewayAuth) -> None:
     async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
         if getattr(route.ctx, "public", False):
             return
-        policy = auth.identify(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        # --- inbound APIs: the Anthropic SDK sends the gateway key as x-api-key (on /v1/messages only)
+        if authorization is None and request.path.startswith("/v1/messages"):
+            api_key = request.headers.get("x-api-key")
+            authorization = f"Bearer {api_key}" if api_key else None
+        # --- end inbound APIs
+        policy = auth.identify(authorization)
         if policy is None:
             raise AuthenticationError()
         if policy.expires_at is not None and time.time() >= policy.expires_at:

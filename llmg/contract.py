@@ -25,8 +25,11 @@ import msgspec
 
 from . import __version__
 from .errors import ErrorResponse
+from .schemas import anthropic as anthropic_api
+from .schemas import completions as completions_api
 from .schemas import keys as key_schemas
 from .schemas import openai as api
+from .schemas import responses as responses_api
 
 REF = "#/components/schemas/{name}"
 
@@ -42,6 +45,18 @@ STRUCTS: tuple[type, ...] = (
     api.Health,
     key_schemas.KeyInfo,
     ErrorResponse,
+    # --- inbound APIs (paths in llmg/inbound/contract.py)
+    anthropic_api.MessagesRequest,
+    anthropic_api.MessageResponse,
+    anthropic_api.CountTokensRequest,
+    anthropic_api.CountTokensResponse,
+    anthropic_api.AnthropicErrorResponse,
+    responses_api.ResponsesRequest,
+    responses_api.ResponseObject,
+    responses_api.InputItemList,
+    responses_api.DeletedResponse,
+    completions_api.CompletionRequest,
+    completions_api.Completion,
 )
 
 
@@ -103,6 +118,11 @@ _REFINEMENTS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {
     ("ChatCompletionRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
     ("EmbeddingsRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
     ("EmbeddingsRequest", "input"): (_EMBEDDING_INPUT_GENERATED, _EMBEDDING_INPUT),
+    # --- inbound APIs
+    ("MessagesRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
+    ("CountTokensRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
+    ("ResponsesRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
+    ("CompletionRequest", "model"): ({"type": "string", "minLength": 1}, _MODEL),
 }
 
 _DESCRIPTIONS = {
@@ -397,6 +417,12 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _all_paths() -> dict[str, Any]:
+    from .inbound.contract import paths as inbound_paths  # imports this module's helpers
+
+    return {**_paths(), **inbound_paths()}
+
+
 def _with_request_id(paths: dict[str, Any]) -> dict[str, Any]:
     """Every operation accepts the optional `x-request-id` request header (listed before its responses)."""
     for item in paths.values():
@@ -430,9 +456,12 @@ def build() -> dict[str, Any]:
             {"name": "embeddings", "description": "Embeddings."},
             {"name": "models", "description": "The models the registered providers serve."},
             {"name": "gateway", "description": "The gateway itself."},
+            {"name": "anthropic", "description": "Anthropic's Messages API, on any provider."},
+            {"name": "responses", "description": "OpenAI's Responses API, on any provider."},
+            {"name": "completions", "description": "OpenAI's legacy completions API, on any provider."},
         ],
         "security": [{"bearerAuth": []}],
-        "paths": _with_request_id(_paths()),
+        "paths": _with_request_id(_all_paths()),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {

@@ -2,6 +2,7 @@
 
 from sanic import Blueprint
 
-from . import chat, embeddings, health, key, models, openapi
+from . import chat, completions, embeddings, health, key, messages, models, openapi, responses
 
-group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp, key.bp)
+group = Blueprint.group(health.bp, models.bp, chat.bp, embeddings.bp, openapi.bp, key.bp,
+                        messages.bp, responses.bp, completions.bp)  # messages, responses, completions: inbound APIs

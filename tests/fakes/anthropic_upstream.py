@@ -369,7 +369,19 @@ def make_app(api_key: str) -> web.Application:
                                             "created_at": "2025-09-29T00:00:00Z"}],
                                   "has_more": False, "first_id": "claude-sonnet-4-5", "last_id": "claude-sonnet-4-5"})
 
+    async def count_tokens(request: web.Request) -> web.Response:
+        # https://docs.anthropic.com/en/api/messages-count-tokens: {"input_tokens": N}. The fake
+        # counts words of the text blocks (plus 10 per tool) so tests can tell it from an estimate.
+        if request.headers.get("x-api-key") != api_key:
+            return anthropic_error(401, "invalid x-api-key")
+        body = json.loads(await request.read())
+        if "max_tokens" in body:
+            return anthropic_error(400, "max_tokens: Extra inputs are not permitted")
+        words = sum(len(_text(t["content"]).split()) for t in validate({**body, "max_tokens": 1}))
+        return web.json_response({"input_tokens": words + 10 * len(body.get("tools") or [])})
+
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_get("/v1/models", models)
     return app
 

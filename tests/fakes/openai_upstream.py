@@ -21,6 +21,7 @@ import time
 
 from aiohttp import web
 
+from . import openai_inbound
 from .server import FakeServer
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
@@ -155,6 +156,7 @@ def make_app(api_key: str = "sk-fake-openai") -> web.Application:
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
+    openai_inbound.install(app, authorized, unauthorized)  # /v1/responses, /v1/completions
     return app
 
 
