@@ -34,8 +34,11 @@ def steer(case: Any) -> None:
 def _clamp_to_mock(body: dict[str, Any]) -> None:
     if isinstance(body.get("n"), int) and body["n"] > mock.MAX_N:
         body["n"] = mock.MAX_N
-    for key in ("max_tokens", "max_completion_tokens"):
-        if isinstance(body.get(key), int) and body[key] > mock.MAX_TOKENS:
+    # Integers may arrive as floats ("4176.0" is a valid JSON Schema integer); Responses says
+    # max_output_tokens, Anthropic Messages max_tokens.
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > mock.MAX_TOKENS:
             body[key] = mock.MAX_TOKENS
     inputs = body.get("input")
     count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
