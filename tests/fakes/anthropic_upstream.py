@@ -18,6 +18,8 @@ Built from Anthropic's public reference (https://docs.anthropic.com/en/api/messa
 
 Behaviour is picked by the model name:
   error-<status>       that status with Anthropic's error type (429 and 529 carry retry-after)
+  error-context        400 "prompt is too long: ..." (the real message for an over-long prompt)
+  error-credit         400 "Your credit balance is too low ..." (the real message for an empty balance)
   stream-error         a stream that sends some text, then an ``error`` event (overloaded_error)
   stream-cut           a stream that stops without message_stop (connection closed)
   slow-stream          text deltas 0.3 s apart (counts ``streams_abandoned`` when the client leaves)
@@ -43,8 +45,11 @@ from .server import FakeServer
 
 API_VERSION = "2023-06-01"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-               529: "overloaded_error"}
+               402: "billing_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               500: "api_error", 529: "overloaded_error"}
+CONTEXT_MESSAGE = "prompt is too long: 210311 tokens > 200000 maximum"
+CREDIT_MESSAGE = ("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to "
+                  "upgrade or purchase credits.")
 TOP_LEVEL = {"model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
              "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
              "output_config", "context_management"}
@@ -351,6 +356,8 @@ def make_app(api_key: str) -> web.Application:
         except Invalid as exc:
             return anthropic_error(400, str(exc))
         model = body["model"]
+        if model in ("error-context", "error-credit"):
+            return anthropic_error(400, CONTEXT_MESSAGE if model == "error-context" else CREDIT_MESSAGE)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             headers = {"retry-after": "17"} if status in (429, 529) else None

@@ -70,6 +70,8 @@ class Invalid(Exception):
     pass
 
 
+CONTEXT_MESSAGE = "The input token count (1048612) exceeds the maximum number of tokens allowed (1048576)."
+
 def google_error(status: int, message: str, details: list | None = None, headers: dict | None = None) -> web.Response:
     error: dict[str, Any] = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}
     if details:
@@ -375,6 +377,8 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         return request.app["fake"]
 
     async def generate(request: web.Request, model: str, method: str, is_vertex: bool) -> web.StreamResponse:
+        if model == "error-context":
+            return google_error(400, CONTEXT_MESSAGE)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             messages = {429: "Resource has been exhausted (e.g. check quota).", 500: "An internal error has occurred. "

@@ -381,7 +381,25 @@ def test_upstream_400_message_is_passed_on(client):
     with pytest.raises(openai.BadRequestError) as info:  # Anthropic caps temperature at 1
         client.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}],
                                        temperature=1.5)
-    assert info.value.body["message"] == "anthropic: temperature: Input should be less than or equal to 1"
+    assert info.value.body["message"] == "temperature: Input should be less than or equal to 1"
+    assert info.value.response.headers["x-llmg-provider"] == "anthropic"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("model", "status", "type_", "code", "message"), [
+    ("error-context", 400, "invalid_request_error", "context_length_exceeded", anthropic_upstream.CONTEXT_MESSAGE),
+    ("error-credit", 429, "insufficient_quota", "insufficient_quota", anthropic_upstream.CREDIT_MESSAGE),
+    ("error-402", 429, "insufficient_quota", "insufficient_quota", None),
+])
+def test_upstream_errors_get_the_openai_code(client, model, status, type_, code, message, stream):
+    """langchain and pydantic-ai branch on these codes: Anthropic's own errors must carry them."""
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model=f"anthropic/{model}", messages=[{"role": "user", "content": "x"}], stream=stream)
+    err = info.value
+    assert (err.status_code, err.body["type"], err.body["code"]) == (status, type_, code)
+    if message:
+        assert err.body["message"] == message
+    assert err.response.headers["x-llmg-provider"] == "anthropic"
 
 
 def test_mid_stream_error_event(gateway):

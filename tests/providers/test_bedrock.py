@@ -523,7 +523,8 @@ def test_stream_translator_documented_event_sequence():
 def test_stream_exception_mapping():
     err = stream_exception({":exception-type": "throttlingException", ":message-type": "exception"},
                            b'{"message":"slow down"}', "bedrock", ())
-    assert err.status == 429 and err.message == "bedrock: ThrottlingException: slow down"
+    assert err.status == 429 and err.message == "ThrottlingException: slow down"
+    assert err.headers["x-llmg-provider"] == "bedrock"
     err = stream_exception({":exception-type": "modelStreamErrorException"}, b'{"message":"boom"}', "bedrock", ())
     assert err.status == 502 and err.type == "provider_error" and "boom" in err.message
     err = stream_exception({":message-type": "error", ":error-code": "InternalFailure", ":error-message": "oops"}, b"", "bedrock", ())

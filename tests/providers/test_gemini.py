@@ -357,7 +357,16 @@ def test_upstream_errors(client, status, expected, kind):
     if expected == 401:
         assert body["type"] == "provider_error" and body["message"] == "Authentication failed"
     if expected == 429:
-        assert body["message"].startswith("gemini: Resource has been exhausted") and "RESOURCE_EXHAUSTED" in body["message"]
+        assert body["message"].startswith("Resource has been exhausted") and "RESOURCE_EXHAUSTED" in body["message"]
+        assert body["code"] == "rate_limit_exceeded"  # Google's RESOURCE_EXHAUSTED is a rate limit, not a quota
+    assert err.value.response.headers["x-llmg-provider"] == "gemini"
+
+
+def test_too_long_prompt_is_context_length_exceeded(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/error-context", messages=[{"role": "user", "content": "x"}])
+    assert err.value.body["code"] == "context_length_exceeded" and err.value.body["param"] == "messages"
+    assert err.value.body["message"].startswith(gemini_upstream.CONTEXT_MESSAGE)
 
 
 def test_upstream_error_on_stream_before_first_byte(client):
