@@ -46,6 +46,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -281,6 +282,7 @@ def _json_schema(fmt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
     """The client's (already validated) chat request -> an Anthropic Messages request body."""
+    data = function_tools_only(data)
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("anthropic does not support n > 1", param="n", code="unsupported_parameter")
     if data.get("logprobs"):

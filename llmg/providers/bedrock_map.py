@@ -40,6 +40,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, redact
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -307,6 +308,7 @@ def _output_config(fmt: Any) -> dict[str, Any] | None:
 
 def to_converse(data: Mapping[str, Any]) -> dict[str, Any]:
     """The Converse/ConverseStream request body for an OpenAI chat request (the model goes in the URL)."""
+    data = function_tools_only(dict(data))
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("bedrock returns one choice per request; n must be 1", param="n")
     if data.get("logprobs"):

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transport import Transport
@@ -120,6 +121,7 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 def chat_request(data: Mapping[str, Any], model: str, *, stream: bool = False) -> dict[str, Any]:
     """OpenAI chat request (as a dict) -> Cohere v2 chat request body."""
+    data = function_tools_only(dict(data))
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("cohere: n > 1 is not supported", param="n", code="unsupported_parameter")
     body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in data["messages"]]}

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     CompletionTokensDetails,
     Delta,
@@ -277,6 +278,7 @@ def _tool_result(content: Any, where: str) -> dict[str, Any]:
 
 def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
     """An OpenAI chat completion request (as sent) -> a GenerateContentRequest body."""
+    data = function_tools_only(data)
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
+from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transport import Transport
@@ -77,6 +78,7 @@ def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def chat_request(data: Mapping[str, Any], model: str, *, project_id: str | None, space_id: str | None) -> dict[str, Any]:
     """OpenAI chat request (as a dict) -> watsonx text chat body (the same for chat and chat_stream)."""
+    data = function_tools_only(dict(data))
     body: dict[str, Any] = {"model_id": model, "messages": [_message(m) for m in data["messages"]]}
     if project_id:
         body["project_id"] = project_id

@@ -24,11 +24,21 @@ class ImageURL(Struct, kw_only=True):
 
 
 class ContentPart(Struct, kw_only=True):
-    """One part of a multimodal message: text, image_url, input_audio, file, refusal, ..."""
+    """One part of a multimodal message: text, image_url, input_audio, file, refusal, ...
+
+    Only the fields of the part's own type are checked: OpenAI's spec lets other parts carry
+    extra members (a ``text`` number on a ``file`` part is its business, not the gateway's)."""
 
     type: NonEmptyStr
-    text: str | None = None
-    image_url: ImageURL | None = None
+    text: Any = None
+    image_url: Any = None
+
+    def __post_init__(self) -> None:
+        if self.type == "text" and not isinstance(self.text, str):
+            raise ValueError("a text part needs a string `text`")
+        if self.type == "image_url":
+            if not isinstance(self.image_url, dict) or not isinstance(self.image_url.get("url"), str):
+                raise ValueError("an image_url part needs `image_url.url`, a string")
 
 
 class FunctionCall(Struct, kw_only=True):
@@ -42,11 +52,36 @@ class ToolCall(Struct, kw_only=True):
     function: FunctionCall
 
 
+class CustomCall(Struct, kw_only=True):
+    name: str
+    input: str
+
+
+class MessageToolCall(Struct, kw_only=True):
+    """A tool call in the history: a function call, or (OpenAI's ``type: custom``) a custom one."""
+
+    id: str
+    type: str = "function"
+    function: FunctionCall | None = None
+    custom: CustomCall | None = None
+
+    def __post_init__(self) -> None:
+        _require_member(self.type, self.function, self.custom)
+
+
+def _require_member(kind: str, function: object, custom: object) -> None:
+    # OpenAI's tools, tool choices and tool calls carry the object named by their type.
+    if kind == "function" and function is None:
+        raise ValueError("Object missing required field `function`")
+    if kind == "custom" and custom is None:
+        raise ValueError("Object missing required field `custom`")
+
+
 class ChatMessage(Struct, kw_only=True):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[MessageToolCall] | None = None
     tool_call_id: str | None = None
     refusal: str | None = None
 
@@ -58,18 +93,44 @@ class FunctionDefinition(Struct, kw_only=True):
     strict: bool | None = None
 
 
+class CustomToolDefinition(Struct, kw_only=True):
+    name: NonEmptyStr
+    description: str | None = None
+    format: dict[str, Any] | None = None
+
+
 class Tool(Struct, kw_only=True):
+    """A function tool, or a custom tool (``type: custom``, free-form or grammar input)."""
+
     type: str = "function"
-    function: FunctionDefinition
+    function: FunctionDefinition | None = None
+    custom: CustomToolDefinition | None = None
+
+    def __post_init__(self) -> None:
+        _require_member(self.type, self.function, self.custom)
 
 
 class ToolChoiceFunction(Struct, kw_only=True):
     name: str
 
 
+class AllowedTools(Struct, kw_only=True):
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
 class ToolChoice(Struct, kw_only=True):
+    """A named function or custom tool, or ``allowed_tools`` (a subset of ``tools`` and a mode)."""
+
     type: str = "function"
-    function: ToolChoiceFunction
+    function: ToolChoiceFunction | None = None
+    custom: ToolChoiceFunction | None = None
+    allowed_tools: AllowedTools | None = None
+
+    def __post_init__(self) -> None:
+        _require_member(self.type, self.function, self.custom)
+        if self.type == "allowed_tools" and self.allowed_tools is None:
+            raise ValueError("Object missing required field `allowed_tools`")
 
 
 class JSONSchemaFormat(Struct, kw_only=True):
