@@ -468,7 +468,7 @@ class StreamTranslator:
                 if part and block_kind == "json":
                     return [out.chunk(Delta(content=part))]
                 if part and block_kind == "tool":
-                    return [out.chunk(Delta(tool_calls=[ToolCallDelta(index=tool_index, function={"arguments": part})]))]
+                    return [out.tool_arguments(tool_index, part)]
             elif dtype == "thinking_delta":
                 if delta.thinking:
                     return [out.chunk(Delta(reasoning_content=delta.thinking))]
@@ -516,4 +516,4 @@ class StreamTranslator:
         if not self.done:
             raise ProviderError(f"{self.provider}: the stream ended before message_stop", code="stream_error")
         reason = finish_reason(self.stop_reason or "end_turn", self._tools_called)
-        return [self.out.chunk(Delta(), reason), *self.out.usage(usage_of(self.usage))]
+        return [*self.out.empty_arguments(), self.out.chunk(Delta(), reason), *self.out.usage(usage_of(self.usage))]

@@ -475,7 +475,7 @@ class StreamTranslator:
                 if new:  # no contentBlockStart seen: still announce the call before its arguments
                     chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, type="function", function={"name": "", "arguments": ""})])))
                 if part:
-                    chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, function={"arguments": part})])))
+                    chunks.append(out.tool_arguments(index, part))
                 return chunks
             elif "reasoningContent" in delta:
                 text = (delta["reasoningContent"] or {}).get("text")
@@ -495,7 +495,7 @@ class StreamTranslator:
         elif kind == "messageStop":
             if not self.stopped:
                 self.stopped = True
-                return [out.chunk(Delta(), finish_reason(payload.get("stopReason")))]
+                return [*out.empty_arguments(), out.chunk(Delta(), finish_reason(payload.get("stopReason")))]
         elif kind == "metadata":
             self.usage = payload.get("usage") or {}
         # contentBlockStop and event types added later: nothing to send.

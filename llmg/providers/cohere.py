@@ -204,7 +204,8 @@ def chat_response(body: Mapping[str, Any], model: str, created: int | None = Non
             texts.append(part.get("text") or "")
         elif part.get("type") == "thinking":
             thinking.append(part.get("thinking") or "")
-    out_message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    # content and refusal are required (nullable) in OpenAI's answer; tool_calls only when there are some.
+    out_message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None, "refusal": None}
     calls = message.get("tool_calls")
     if calls:
         out_message["tool_calls"] = [

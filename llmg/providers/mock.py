@@ -30,6 +30,7 @@ from ..schemas.openai import (
     EmbeddingsResponse,
     EmbeddingsUsage,
     FunctionCall,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -58,7 +59,7 @@ class MockProvider(Provider):
         """(answer words, finish reason, tool call or None, prompt tokens)."""
         prompt_tokens = sum(len(_text_of(m.content).split()) + 1 for m in request.messages)
         last = request.messages[-1]
-        functions = [t.function for t in request.tools or () if t.function is not None]
+        functions = [t.function for t in request.tools or () if isinstance(t, Tool)]
         if functions and request.tool_choice != "none" and last.role != "tool":
             tool = functions[0]
             call = ToolCall(id=f"call_{_digest(tool.name.encode())[:16]}", function=FunctionCall(name=tool.name, arguments="{}"))

@@ -138,12 +138,12 @@ def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     choices = []
     for i, choice in enumerate(body.get("choices") or []):
         message = choice.get("message") or {}
-        out: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+        # content and refusal are required (nullable) in OpenAI's answer; tool_calls only when there are some.
+        out: dict[str, Any] = {"role": "assistant", "content": message.get("content"), "refusal": message.get("refusal") or None}
         if message.get("tool_calls"):
             out["tool_calls"] = _tool_calls(message["tool_calls"])
-        for key in ("refusal", "reasoning_content"):
-            if message.get(key):
-                out[key] = message[key]
+        if message.get("reasoning_content"):
+            out["reasoning_content"] = message["reasoning_content"]
         choices.append({"index": choice.get("index", i), "message": out, "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
     result: dict[str, Any] = {
         "id": body.get("id") or "",

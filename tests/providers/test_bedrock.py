@@ -448,7 +448,6 @@ def test_golden_response_step_2_tool_request():
                 "id": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "type": "function",
                 "function": {"name": "top_song", "arguments": '{"sign":"WZPZ"}'}}]}}],
         "usage": {"prompt_tokens": 375, "completion_tokens": 42, "total_tokens": 417},
-        "system_fingerprint": None,
     }
 
 

@@ -96,7 +96,7 @@ def test_response_golden_text():
         "object": "chat.completion",
         "created": 1,
         "model": "command-a-03-2025",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "LLMs stand for Large Language Models."},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "LLMs stand for Large Language Models.", "refusal": None},
                      "finish_reason": "stop", "logprobs": None}],
         "usage": {"prompt_tokens": 215, "completion_tokens": 12, "total_tokens": 227},
     }
