@@ -32,8 +32,13 @@ Choices this module makes (and the README states):
   and ``thinking_blocks`` sent back on an assistant message are replayed to Anthropic. Streams carry
   the text only (``signature_delta`` has no chunk field).
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
+- ``reasoning_effort`` becomes ``thinking`` with a budget (THINKING_BUDGETS). With thinking on,
+  ``max_tokens`` defaults to budget + default_max_tokens, and what Anthropic forbids with thinking
+  (a forced tool choice, temperature != 1, top_k, top_p < 0.95, a budget < 1024) is a clear 400.
+- Whitespace-only text blocks and stop sequences are left out (Anthropic rejects them); ``user``
+  becomes metadata.user_id unless it is an email address (Anthropic asks for an opaque id).
 - Ignored, having no Anthropic counterpart: presence/frequency_penalty, seed, logit_bias,
-  reasoning_effort, store, metadata (``user`` is what becomes metadata.user_id), image ``detail``.
+  store, metadata, image ``detail``.
 - Rejected with a clear 400: ``n`` > 1 and ``logprobs`` (Anthropic has neither), unknown content
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``.
 """
@@ -128,14 +133,15 @@ def _file_block(part: dict[str, Any], where: str) -> dict[str, Any]:
 def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         return []
+    # Anthropic rejects whitespace-only text blocks; they say nothing, so they are left out.
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if content.strip() else []
     blocks: list[dict[str, Any]] = []
     for i, part in enumerate(content):
         kind = part.get("type")
         here = f"{where}.content[{i}]"
         if kind == "text":
-            if part.get("text"):
+            if part.get("text", "").strip():
                 blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
             image = part.get("image_url") or {}
@@ -197,7 +203,7 @@ def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.tool_call_id is required for role 'tool'", param=f"{where}.tool_call_id")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
     text = _text_of(message.get("content"), where)
-    if text:
+    if text.strip():
         block["content"] = text
     return block
 
@@ -273,6 +279,53 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     return {"type": "tool", "name": choice["function"]["name"]}
 
 
+# reasoning_effort -> thinking budget_tokens (Anthropic's minimum budget is 1024).
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+MIN_THINKING_BUDGET = 1024
+
+
+def _looks_like_email(user: str) -> bool:
+    name, at, domain = user.partition("@")
+    return bool(at and name and "." in domain)
+
+
+def _thinking_on(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+
+def _thinking(data: dict[str, Any], body: dict[str, Any], asked_max: int | None, default_max_tokens: int) -> None:
+    """``thinking`` (as sent, or from ``reasoning_effort``) and the rules Anthropic sets with it:
+    ``max_tokens`` above the budget, a budget of at least 1024, temperature 1, no top_k, top_p >= 0.95."""
+    effort = data.get("reasoning_effort")
+    if "thinking" not in body and effort is not None and effort != "none":
+        budget = THINKING_BUDGETS.get(effort)
+        if budget is None:
+            raise InvalidRequest(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for anthropic",
+                                 param="reasoning_effort", code="invalid_value")
+        if asked_max is not None:  # the client's limit wins; the budget fits under it
+            budget = min(budget, asked_max - 1)
+            if budget < MIN_THINKING_BUDGET:
+                raise InvalidRequest(f"anthropic needs max_tokens above {MIN_THINKING_BUDGET} for reasoning_effort",
+                                     param="max_tokens", code="invalid_value")
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if not _thinking_on(body):
+        return
+    budget = body["thinking"].get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_THINKING_BUDGET:
+        raise InvalidRequest(f"thinking.budget_tokens must be an integer of at least {MIN_THINKING_BUDGET}",
+                             param="thinking.budget_tokens", code="invalid_value")
+    if asked_max is None:
+        body["max_tokens"] = budget + default_max_tokens  # room for the answer after the thinking
+    elif asked_max <= budget:
+        raise InvalidRequest(f"max_tokens must be greater than thinking.budget_tokens ({budget})",
+                             param="max_tokens", code="invalid_value")
+    for key, ok in (("temperature", lambda v: v == 1), ("top_p", lambda v: 0.95 <= v <= 1), ("top_k", lambda v: False)):
+        if key in body and not ok(body[key]):
+            rule = {"temperature": "must be 1", "top_p": "must be at least 0.95", "top_k": "cannot be set"}[key]
+            raise InvalidRequest(f"with thinking on, anthropic's {key} {rule}", param=key, code="unsupported_parameter")
+
+
 def _json_schema(fmt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if fmt.get("type") == "json_schema":
         spec = fmt.get("json_schema") or {}
@@ -289,21 +342,30 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
         raise InvalidRequest("anthropic does not return logprobs", param="logprobs", code="unsupported_parameter")
     system, turns = _messages(data["messages"])
     body: dict[str, Any] = {"model": model, "messages": turns}
-    body["max_tokens"] = data.get("max_completion_tokens") or data.get("max_tokens") or default_max_tokens
+    asked_max = data.get("max_completion_tokens") or data.get("max_tokens")
+    body["max_tokens"] = asked_max or default_max_tokens
     for key in ("temperature", "top_p"):
         if data.get(key) is not None:
             body[key] = data[key]
     stop = data.get("stop")
     if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if data.get("user"):
-        body["metadata"] = {"user_id": data["user"]}
+        # Anthropic rejects whitespace-only stop sequences; they would never match text anyway.
+        sequences = [s for s in ([stop] if isinstance(stop, str) else stop) if s.strip()]
+        if sequences:
+            body["stop_sequences"] = sequences
+    user = data.get("user")
+    if user and not _looks_like_email(user):  # Anthropic asks for an opaque id, never an email address
+        body["metadata"] = {"user_id": user}
     for key in _PASS_THROUGH:
         if data.get(key) is not None:
             body[key] = data[key]
+    _thinking(data, body, asked_max, default_max_tokens)
 
     tools = _tools(data["tools"]) if data.get("tools") else []
     choice = _tool_choice(data.get("tool_choice")) if tools else None
+    if choice is not None and choice["type"] in ("any", "tool") and _thinking_on(body):
+        raise InvalidRequest("anthropic cannot force a tool call while thinking is on (tool_choice must be auto or none)",
+                             param="tool_choice", code="unsupported_parameter")
 
     fmt = data.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):

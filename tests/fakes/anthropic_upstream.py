@@ -73,8 +73,8 @@ def anthropic_error(status: int, message: str, headers: dict | None = None) -> w
 
 def _blocks(content: Any, where: str) -> list[dict]:
     if isinstance(content, str):
-        if not content:
-            raise Invalid(f"{where}: text content blocks must be non-empty")
+        if not content.strip():
+            raise Invalid(f"{where}: text content blocks must contain non-whitespace text")
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise Invalid(f"{where}.content: Input should be a valid list")
@@ -82,8 +82,8 @@ def _blocks(content: Any, where: str) -> list[dict]:
         kind = block.get("type") if isinstance(block, dict) else None
         here = f"{where}.content.{i}"
         if kind == "text":
-            if not isinstance(block.get("text"), str) or not block["text"]:
-                raise Invalid(f"{here}: text content blocks must be non-empty")
+            if not isinstance(block.get("text"), str) or not block["text"].strip():
+                raise Invalid(f"{here}: text content blocks must contain non-whitespace text")
         elif kind in ("image", "document"):
             source = block.get("source") or {}
             if source.get("type") == "base64":
@@ -109,6 +109,29 @@ def _blocks(content: Any, where: str) -> list[dict]:
     return list(content)
 
 
+def _thinking_rules(body: dict) -> None:
+    """Extended thinking's documented constraints (docs.anthropic.com, "Building with extended thinking")."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        raise Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if body["max_tokens"] <= budget:
+        raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size")
+    if "temperature" in body and body["temperature"] != 1:
+        raise Invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    if "top_k" in body:
+        raise Invalid("`top_k` is not compatible with thinking. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    if "top_p" in body and not 0.95 <= body["top_p"] <= 1:
+        raise Invalid("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.")
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
+
+
 def validate(body: Any) -> list[dict]:
     """Raise Invalid with the real API's kind of message; return the turns, same-role runs combined."""
     if not isinstance(body, dict):
@@ -128,6 +151,8 @@ def validate(body: Any) -> list[dict]:
         raise Invalid("system: Input should be a valid string")
     if "stop_sequences" in body and not (isinstance(body["stop_sequences"], list) and all(isinstance(s, str) for s in body["stop_sequences"])):
         raise Invalid("stop_sequences: Input should be a valid list of strings")
+    if any(not s.strip() for s in body.get("stop_sequences") or []):
+        raise Invalid("stop_sequences: each stop sequence must contain non-whitespace characters")
     if "metadata" in body and set(body["metadata"]) - {"user_id"}:
         raise Invalid("metadata: Extra inputs are not permitted")
     names = []
@@ -148,6 +173,7 @@ def validate(body: Any) -> list[dict]:
             raise Invalid(f"tool_choice.tool.name: Tool '{choice.get('name')}' not found in provided tools")
         if "tools" not in body:
             raise Invalid("tool_choice may only be specified while providing tools.")
+    _thinking_rules(body)
     messages = body["messages"]
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: at least one message is required")
