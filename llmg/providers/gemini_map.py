@@ -212,7 +212,7 @@ def _url_part(url: str, param: str, default_mime: str | None) -> dict[str, Any]:
 
 def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"text": content}]
+        return [{"text": content}] if content else []
     if content is None:
         return []
     if not isinstance(content, list):
@@ -222,7 +222,8 @@ def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
         where = f"{param}[{i}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"text": part.get("text") or ""})
+            if part.get("text"):  # Gemini rejects an empty text part
+                parts.append({"text": part["text"]})
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
@@ -287,10 +288,13 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            system.append({"text": _text_of(content, where)})
+            text = _text_of(content, where)
+            if text:  # Gemini rejects an empty text part
+                system.append({"text": text})
         elif role == "user":
             parts = _user_parts(content, f"{where}.content")
-            contents.append({"role": "user", "parts": parts or [{"text": ""}]})
+            if parts:  # an empty user message says nothing (and Gemini rejects empty parts)
+                contents.append({"role": "user", "parts": parts})
         elif role == "assistant":
             parts = []
             text = _text_of(content, where) if not isinstance(content, list) else "".join(
@@ -309,7 +313,11 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 if signature:
                     part["thoughtSignature"] = signature
                 parts.append(part)
-            if parts:
+            if parts and contents and contents[-1]["role"] == "model":
+                # Separate assistant messages (text, then tool_calls) are one model turn to Gemini,
+                # which rejects a function call turn right after another model turn.
+                contents[-1]["parts"].extend(parts)
+            elif parts:
                 contents.append({"role": "model", "parts": parts})
         elif role in ("tool", "function"):
             ident = message.get("tool_call_id") or ""
@@ -325,6 +333,8 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 contents.append({"role": "user", "parts": [part]})
         else:
             raise _bad(f"{where}: role {role!r} is not supported", f"{where}.role")
+    if not contents:
+        raise _bad("messages: no user or assistant message has any content", "messages")
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}

@@ -70,6 +70,7 @@ class Invalid(Exception):
     pass
 
 
+EMPTY_TEXT = "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again."
 CONTEXT_MESSAGE = "The input token count (1048612) exceeds the maximum number of tokens allowed (1048576)."
 
 def google_error(status: int, message: str, details: list | None = None, headers: dict | None = None) -> web.Response:
@@ -117,6 +118,8 @@ def check_part(part: Any, where: str) -> None:
     payloads = [k for k in part if k in PART_PAYLOADS]
     if len(payloads) != 1:
         raise Invalid(f"* GenerateContentRequest.{where}.data: required oneof field 'data' must have one initialized field")
+    if "text" in part and part["text"] == "":
+        raise Invalid(EMPTY_TEXT)
     if "inlineData" in part:
         data = part["inlineData"]
         if not data.get("mimeType") or not isinstance(data.get("data"), str):
@@ -165,6 +168,10 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
         if calls:
             if role != "model":
                 raise Invalid("Please ensure that function call turns come from the model.")
+            before = contents[i - 1] if i > 0 else None
+            if before is not None and before.get("role") == "model":
+                raise Invalid("Please ensure that function call turn comes immediately after a user turn or after a "
+                              "function response turn.")
             for p in calls[:1]:  # in parallel calls only the first part carries the signature
                 if issued_signatures and p.get("thoughtSignature") not in issued_signatures:
                     raise Invalid(f"Function call is missing a thought_signature in functionCall parts. This is required "
@@ -180,6 +187,8 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
     if system is not None:
         if not isinstance(system, dict) or not all(set(p) == {"text"} for p in system.get("parts", [])):
             raise Invalid("* GenerateContentRequest.system_instruction: only text parts are supported")
+        if any(p["text"] == "" for p in system.get("parts", [])):
+            raise Invalid(EMPTY_TEXT)
     names: set[str] = set()
     for i, tool in enumerate(body.get("tools") or []):
         for key in tool:

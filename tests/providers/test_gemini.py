@@ -497,3 +497,40 @@ def test_logprobs(client, fake):
                                                  messages=[{"role": "user", "content": "a b c d"}]))
     streamed = [t.token for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
     assert "".join(streamed) == "echo: a b c d"
+
+
+# --- the strict fake's turn and part rules (Gemini rejects empty text and split model turns) ----
+
+
+def test_empty_user_text_is_not_sent_as_an_empty_part(client, fake):
+    fake.clear()
+    r = client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[
+        {"role": "system", "content": ""}, {"role": "user", "content": ""},
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "hi"}]}])
+    assert r.choices[0].message.content
+    sent = fake.requests[-1].json()
+    assert sent["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}] and "systemInstruction" not in sent
+
+
+def test_separate_assistant_text_and_tool_calls_are_one_model_turn(client, fake):
+    first = client.chat.completions.create(model="gemini/gemini-2.5-flash", tools=[WEATHER_TOOL],
+                                           messages=[{"role": "user", "content": "weather?"}])
+    call = first.choices[0].message.tool_calls[0].model_dump()  # its id carries the thought signature
+    fake.clear()
+    r = client.chat.completions.create(model="gemini/gemini-2.5-flash", tools=[WEATHER_TOOL], messages=[
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "Let me check."},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}])
+    assert r.choices[0].message.content
+    contents = fake.requests[-1].json()["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert ["functionCall" in p for p in contents[1]["parts"]] == [False, True]
+
+
+def test_nothing_to_send_is_a_clear_400(client, fake):
+    fake.clear()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[{"role": "user", "content": ""}])
+    assert err.value.body["param"] == "messages"
+    assert not fake.requests
