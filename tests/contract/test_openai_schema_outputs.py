@@ -70,6 +70,8 @@ ANSWERS = {
     "bedrock tool_use": lambda: _builtins(bedrock_map.from_converse(BEDROCK_TOOL, "m", "chatcmpl-b", created=1)),
     "cohere text": lambda: _builtins(cohere.chat_response(COHERE_TEXT, "m", created=1)),
     "cohere tool_call": lambda: _builtins(cohere.chat_response(COHERE_TOOL, "m", created=1)),
+    "cohere logprobs": lambda: _builtins(cohere.chat_response(
+        {**COHERE_TEXT, "logprobs": [{"token_ids": [5, 6], "text": "Hi.", "logprobs": [-0.5, -0.25]}]}, "m", created=1)),
     "watsonx text": lambda: _builtins(watsonx.chat_response(WATSONX_TEXT, "m")),
     "watsonx tool_calls": lambda: _builtins(watsonx.chat_response(WATSONX_TOOL, "m")),
 }
