@@ -47,6 +47,7 @@ API_VERSION = "2023-06-01"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                402: "billing_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}
+LIVE_ONLY_MODEL = "claude-live-only-7"
 CONTEXT_MESSAGE = "prompt is too long: 210311 tokens > 200000 maximum"
 CREDIT_MESSAGE = ("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to "
                   "upgrade or purchase credits.")
@@ -399,7 +400,10 @@ def make_app(api_key: str) -> web.Application:
         if request.headers.get("x-api-key") != api_key:
             return anthropic_error(401, "invalid x-api-key")
         return web.json_response({"data": [{"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5",
-                                            "created_at": "2025-09-29T00:00:00Z"}],
+                                            "created_at": "2025-09-29T00:00:00Z"},
+                                           # In no catalogue: only a working refresh of the live list can show it.
+                                           {"type": "model", "id": LIVE_ONLY_MODEL, "display_name": "Live only",
+                                            "created_at": "2025-10-01T00:00:00Z"}],
                                   "has_more": False, "first_id": "claude-sonnet-4-5", "last_id": "claude-sonnet-4-5"})
 
     app.router.add_post("/v1/messages", messages)

@@ -70,6 +70,7 @@ class Invalid(Exception):
     pass
 
 
+LIVE_ONLY_MODEL = "gemini-live-only-7"
 EMPTY_TEXT = "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again."
 CONTEXT_MESSAGE = "The input token count (1048612) exceeds the maximum number of tokens allowed (1048576)."
 
@@ -484,6 +485,8 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         return web.json_response({"models": [
             {"name": "models/gemini-2.5-flash", "supportedGenerationMethods": ["generateContent", "countTokens"]},
             {"name": "models/gemini-embedding-001", "supportedGenerationMethods": ["embedContent"]},
+            # In no catalogue: only a working refresh of the live list can show it.
+            {"name": f"models/{LIVE_ONLY_MODEL}", "supportedGenerationMethods": ["generateContent"]},
         ]})
 
     async def vertex_route(request: web.Request) -> web.StreamResponse:

@@ -342,8 +342,14 @@ def test_unsupported_options_are_clear_400s(client, fake):
 
 
 def test_models_listed_from_the_upstream(gateway):
-    r = httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth, timeout=10)
-    assert "anthropic/claude-sonnet-4-5" in [m["id"] for m in r.json()["data"]]
+    # The live-only id is in no catalogue: it shows only if the refresh really read Anthropic's list.
+    wanted = f"anthropic/{anthropic_upstream.LIVE_ONLY_MODEL}"
+    ids: list[str] = []
+    deadline = time.monotonic() + 20
+    while wanted not in ids and time.monotonic() < deadline:
+        ids = [m["id"] for m in httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth, timeout=10).json()["data"]]
+        time.sleep(0.2)
+    assert wanted in ids and "anthropic/claude-sonnet-4-5" in ids
 
 
 # --- errors -----------------------------------------------------------------------------------
