@@ -145,7 +145,15 @@ def check_part(part: Any, where: str) -> None:
             raise Invalid(f"* GenerateContentRequest.{where}.function_response: name and object response are required")
 
 
-def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
+# The thinkingLevel values each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking).
+THINKING_LEVELS = {"gemini-3-pro": {"low", "high"}, "gemini-3-flash": {"minimal", "low", "medium", "high"}}
+
+
+def _thinking_levels(model: str) -> set[str] | None:
+    return next((levels for prefix, levels in THINKING_LEVELS.items() if model.startswith(prefix)), None)
+
+
+def validate(body: Any, vertex: bool, issued_signatures: set[str], model: str = "") -> None:
     if not isinstance(body, dict):
         raise Invalid("Invalid JSON payload received. Expected an object.")
     for key in body:
@@ -218,9 +226,19 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
     for key in gen:
         if key not in GENERATION_CONFIG:
             raise unknown_field(key, "generation_config")
-    for key in gen.get("thinkingConfig") or {}:
+    thinking = gen.get("thinkingConfig") or {}
+    for key in thinking:
         if key not in THINKING_CONFIG:
             raise unknown_field(key, "generation_config.thinking_config")
+    if "thinkingLevel" in thinking:
+        if "thinkingBudget" in thinking:
+            raise Invalid("You can only set one of thinking budget and thinking level.")
+        levels = _thinking_levels(model)
+        if levels is None:
+            raise Invalid("Thinking level is not supported for this model.")
+        if thinking["thinkingLevel"] not in levels:
+            raise Invalid(f"Thinking level {thinking['thinkingLevel']} is not supported for this model. "
+                          f"Supported levels: {', '.join(sorted(levels))}.")
     if "responseSchema" in gen:
         check_schema(gen["responseSchema"], "generation_config.response_schema")
     if "temperature" in gen and not 0 <= gen["temperature"] <= 2:
@@ -406,7 +424,7 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         if method not in ("generateContent", "streamGenerateContent"):
             return google_error(404, f"Method {method} not found.")
         try:
-            validate(body, is_vertex, issued_signatures)
+            validate(body, is_vertex, issued_signatures, model)
         except Invalid as exc:
             return google_error(400, str(exc))
         if model == "blocked":
