@@ -186,6 +186,23 @@ _IMAGE_DEFAULT_MIME = "image/jpeg"
 _AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mp3", "flac": "audio/flac", "aac": "audio/aac",
                "ogg": "audio/ogg", "aiff": "audio/aiff", "pcm16": "audio/l16"}
 _THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# reasoning_effort -> the thinkingLevel each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking):
+# Pro knows low and high; Flash minimal, low, medium and high. Neither can turn thinking off.
+_THINKING_LEVELS = {
+    "gemini-3-pro": {"minimal": "low", "low": "low", "medium": "high", "high": "high"},
+    "gemini-3-flash": {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"},
+}
+
+
+def _thinking_level(effort: str, model: str) -> str:
+    levels = next((table for prefix, table in _THINKING_LEVELS.items() if model.startswith(prefix)), None)
+    if levels is None:  # a Gemini 3 model not known here yet: the effort as the level, its answer decides
+        return effort
+    level = levels.get(effort)
+    if level is None:
+        raise _bad(f"reasoning_effort {effort!r} is not available on {model}: expected one of {', '.join(levels)}"
+                   + (" (Gemini 3 cannot turn thinking off)" if effort == "none" else ""), "reasoning_effort")
+    return level
 
 
 def _data_url(url: str, param: str) -> dict[str, Any]:
@@ -402,7 +419,7 @@ def _generation_config(data: dict[str, Any], model: str) -> dict[str, Any]:
     effort = data.get("reasoning_effort")
     if effort:
         if model.startswith("gemini-3"):  # Gemini 3 takes a level; 2.5 a token budget
-            thinking: dict[str, Any] = {"thinkingLevel": effort}
+            thinking: dict[str, Any] = {"thinkingLevel": _thinking_level(effort, model)}
         elif effort in _THINKING_BUDGET:
             thinking = {"thinkingBudget": _THINKING_BUDGET[effort]}
         else:

@@ -540,3 +540,26 @@ def test_nothing_to_send_is_a_clear_400(client, fake):
         client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[{"role": "user", "content": ""}])
     assert err.value.body["param"] == "messages"
     assert not fake.requests
+
+
+@pytest.mark.parametrize(("model", "effort", "level"), [
+    ("gemini-3-pro-preview", "low", "low"), ("gemini-3-pro-preview", "medium", "high"), ("gemini-3-pro-preview", "minimal", "low"),
+    ("gemini-3-pro-preview", "high", "high"), ("gemini-3-flash-preview", "medium", "medium"),
+    ("gemini-3-flash-preview", "minimal", "minimal"),
+])
+def test_gemini_3_reasoning_effort_is_a_level_the_model_takes(client, fake, model, effort, level):
+    fake.clear()
+    r = client.chat.completions.create(model=f"gemini/{model}", reasoning_effort=effort,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content
+    assert fake.requests[-1].json()["generationConfig"]["thinkingConfig"]["thinkingLevel"] == level
+
+
+@pytest.mark.parametrize("effort", ["none", "xhigh"])
+def test_gemini_3_reasoning_effort_it_cannot_take_is_a_clear_400(client, fake, effort):
+    fake.clear()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/gemini-3-pro-preview", reasoning_effort=effort,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert err.value.body["param"] == "reasoning_effort"
+    assert not fake.requests
