@@ -12,6 +12,8 @@ Choices this module makes (and the README states):
 - ``max_tokens`` is required by Anthropic; when the client sends neither ``max_tokens`` nor
   ``max_completion_tokens`` it is set to ``default_max_tokens`` (4096 unless configured).
 - system/developer messages, wherever they appear, are joined (blank line between) into ``system``.
+  When any part carries ``cache_control``, ``system`` goes as text blocks instead, each keeping its
+  breakpoint; ``cache_control`` on message parts and on tools is kept too (prompt caching).
 - Consecutive messages of one role are merged into one turn, and consecutive ``tool`` results go
   into ONE user message, tool_result blocks first, as Anthropic's tool-use guide requires.
 - ``response_format`` json_object/json_schema: Anthropic's Messages API takes no OpenAI-style JSON
@@ -142,13 +144,13 @@ def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         here = f"{where}.content[{i}]"
         if kind == "text":
             if part.get("text", "").strip():
-                blocks.append({"type": "text", "text": part["text"]})
+                blocks.append(_cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
             image = part.get("image_url") or {}
             url = image.get("url") if isinstance(image, dict) else None
             if not isinstance(url, str) or not url:
                 raise InvalidRequest(f"{here}.image_url.url is required", param=f"{here}.image_url.url")
-            blocks.append(_image_block(url, here))
+            blocks.append(_cached(_image_block(url, here), part))
         elif kind == "file":
             blocks.append(_file_block(part, here))
         elif kind == "refusal":
@@ -208,17 +210,39 @@ def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
     return block
 
 
-def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """(system texts, Anthropic turns) with same-role runs merged."""
-    system: list[str] = []
+def _cached(block: dict[str, Any], part: Any) -> dict[str, Any]:
+    """``block`` with the part's ``cache_control`` (Anthropic's prompt-caching breakpoint), if any."""
+    if isinstance(part, dict) and isinstance(part.get("cache_control"), dict):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _system_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """A system message as text blocks: one block (parts joined by newlines) unless a part carries
+    ``cache_control``, in which case each part keeps its own block and breakpoint."""
+    if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+        _text_of(content, where)  # only text parts are allowed here
+        return [_cached({"type": "text", "text": p["text"]}, p) for p in content if (p.get("text") or "").strip()]
+    text = _text_of(content, where, "\n")
+    return [{"type": "text", "text": text}] if text.strip() else []
+
+
+def system_value(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Anthropic's ``system``: blocks when any carries cache_control, else the texts joined."""
+    if any("cache_control" in b for b in blocks):
+        return blocks
+    return "\n\n".join(b["text"] for b in blocks)
+
+
+def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system text blocks, Anthropic turns) with same-role runs merged."""
+    system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         role = message["role"]
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), where, "\n")
-            if text:
-                system.append(text)
+            system += _system_blocks(message.get("content"), where)
             continue
         if role == "assistant":
             blocks = _thinking_blocks(message.get("thinking_blocks"), where)
@@ -243,7 +267,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         if turn["role"] == "user" and any(b["type"] == "tool_result" for b in blocks):
             # Anthropic wants the tool results first in their user message, any text after them.
             blocks.sort(key=lambda b: b["type"] != "tool_result")
-        if len(blocks) == 1 and blocks[0]["type"] == "text":
+        if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
             turn["content"] = blocks[0]["text"]
     # A final assistant turn is a prefill, which Anthropic rejects with trailing whitespace.
     if turns and turns[-1]["role"] == "assistant" and isinstance(turns[-1]["content"], str):
@@ -263,7 +287,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fn.get("description"):
             entry["description"] = fn["description"]
         entry["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
-        out.append(entry)
+        out.append(_cached(entry, tool))  # cache_control beside "function", as LiteLLM clients send it
     return out
 
 
@@ -376,7 +400,7 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
             instruction = _JSON_INSTRUCTION
             if fmt.get("type") == "json_schema":
                 instruction = "Respond only with valid JSON matching this JSON schema, with no text before or after it: " + _encode(schema).decode()
-            system.append(instruction)
+            system.append({"type": "text", "text": instruction})
         else:
             tools.append({"name": JSON_TOOL, "description": description or _JSON_TOOL_DESCRIPTION, "input_schema": schema})
             if choice is None or choice["type"] == "auto":
@@ -391,7 +415,7 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
         if choice is not None:
             body["tool_choice"] = choice
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = system_value(system)
     if data.get("stream"):
         body["stream"] = True
     return body

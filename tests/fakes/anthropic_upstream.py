@@ -110,6 +110,27 @@ def _blocks(content: Any, where: str) -> list[dict]:
     return list(content)
 
 
+def _cache_rules(body: dict) -> None:
+    """Prompt caching (docs.anthropic.com, "Prompt caching"): ``cache_control`` is
+    ``{"type": "ephemeral"}`` (ttl 5m or 1h) on tools, system blocks and message blocks; at most 4."""
+    system = body.get("system")
+    if isinstance(system, list):
+        for i, block in enumerate(system):
+            if not isinstance(block, dict) or block.get("type") != "text" or not str(block.get("text") or "").strip():
+                raise Invalid(f"system.{i}: system blocks must be text blocks with non-whitespace text")
+    places = [*(body.get("tools") or []), *(system if isinstance(system, list) else [])]
+    for message in body.get("messages") or []:
+        if isinstance(message.get("content"), list):
+            places += message["content"]
+    marks = [p["cache_control"] for p in places if isinstance(p, dict) and "cache_control" in p]
+    for mark in marks:
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"} \
+                or mark.get("ttl", "5m") not in ("5m", "1h"):
+            raise Invalid("cache_control: Input tag does not match the expected tag: 'ephemeral'")
+    if len(marks) > 4:
+        raise Invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}.")
+
+
 def _thinking_rules(body: dict) -> None:
     """Extended thinking's documented constraints (docs.anthropic.com, "Building with extended thinking")."""
     thinking = body.get("thinking")
@@ -175,6 +196,7 @@ def validate(body: Any) -> list[dict]:
         if "tools" not in body:
             raise Invalid("tool_choice may only be specified while providing tools.")
     _thinking_rules(body)
+    _cache_rules(body)
     messages = body["messages"]
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: at least one message is required")

@@ -107,3 +107,27 @@ def test_email_user_is_not_sent_as_user_id(gateway, fake) -> None:
     assert "metadata" not in sent(fake)
     assert post(gateway, fake, user="u-8f3a").status_code == 200
     assert sent(fake)["metadata"] == {"user_id": "u-8f3a"}
+
+
+def test_cache_control_is_kept_on_blocks_tools_and_system(gateway, fake) -> None:
+    mark = {"type": "ephemeral"}
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Long shared instructions.", "cache_control": mark},
+                                       {"type": "text", "text": "Per-call notes."}]},
+        {"role": "user", "content": [{"type": "text", "text": "A long document.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+    ]
+    tools = [{**WEATHER, "cache_control": mark}]
+    response = post(gateway, fake, messages=messages, tools=tools)
+    assert response.status_code == 200, response.text
+    body = sent(fake)
+    assert body["system"] == [{"type": "text", "text": "Long shared instructions.", "cache_control": mark},
+                              {"type": "text", "text": "Per-call notes."}]
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "A long document.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    assert body["tools"][0]["cache_control"] == mark
+
+
+def test_system_without_cache_control_stays_one_string(gateway, fake) -> None:
+    messages = [{"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {"role": "user", "content": "hi"}]
+    assert post(gateway, fake, messages=messages).status_code == 200
+    assert sent(fake)["system"] == "a\nb"
