@@ -104,7 +104,7 @@ class BedrockProvider(Provider):
     def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, dict[str, str]]:
         if self.missing:
             raise ProviderError(self.missing, code="provider_misconfigured")
-        body = _encode(to_converse(call.data()))
+        body = _encode(to_converse(call.data(), call.model))
         path = self._path(call.model, operation)
         return self.origin + path, body, self.signer.sign("POST", self.host, path, body, headers=headers)
 
