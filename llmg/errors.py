@@ -31,7 +31,8 @@ class GatewayError(Exception):
 
     status: int = 500
     type: str = "internal_error"
-    # The provider's own error code (e.g. "context_length_exceeded"), for routing decisions only.
+    # The provider's own error code (e.g. "context_length_exceeded") whatever its body's format,
+    # for routing decisions only (llmg/routing/classify.py).
     upstream_code: str | None = None
 
     def __init__(
@@ -163,8 +164,9 @@ def upstream_message(body: bytes) -> str | None:
     return None
 
 
+
 def _upstream_code(body: bytes) -> str | None:
-    """``error.code`` (or ``error.type``) of an OpenAI-style error body, if it has one."""
+    """``error.code`` (or ``error.type``/``error.status``) of an error body, if it has one."""
     try:
         data: Any = msgspec.json.decode(body)
     except msgspec.DecodeError:
@@ -185,6 +187,83 @@ def redact(message: str, secrets: tuple[str, ...]) -> str:
     return message
 
 
+PROVIDER_HEADER = "x-llmg-provider"
+"""Names the provider that failed on every upstream error: the message stays the upstream's own."""
+
+# OpenAI's codes for failures that every provider has under its own name. Clients branch on them
+# (langchain raises its context-overflow error on context_length_exceeded, pydantic-ai tells
+# insufficient_quota from a rate limit), so translated providers' errors are mapped onto them.
+CONTEXT_LENGTH = "context_length_exceeded"
+QUOTA = "insufficient_quota"
+CONTENT_FILTER = "content_filter"
+
+# Lower-cased phrases of the providers' documented messages, matched by substring (error path only).
+_CONTEXT_PHRASES = (
+    "prompt is too long",  # Anthropic
+    "context length", "context_length", "context window", "maximum context",
+    "input is too long",  # Bedrock
+    "too many tokens",  # Cohere
+    "exceeds the maximum number of tokens",  # Gemini / Vertex
+    "input token count",  # Gemini
+    "max_sequence_length", "exceeds the maximum sequence length",  # watsonx
+)
+_QUOTA_PHRASES = ("credit balance is too low", "insufficient_quota")
+_FILTER_PHRASES = ("content filter", "content_filter", "content management policy", "guardrail", "safety settings",
+                   "blocked by safety", "responsible ai")
+_QUOTA_KINDS = {"billing_error", "insufficient_quota"}
+
+
+class UpstreamEnvelope(msgspec.Struct):
+    """OpenAI's error body; an OpenAI-format upstream's ``error`` object, kept field by field."""
+
+    message: str
+    type: Any = None
+    param: Any = None
+    code: Any = None
+
+
+class _OpenAIErrorBody(msgspec.Struct):
+    error: UpstreamEnvelope
+    type: Any = None  # Anthropic's body says "error" here; OpenAI's has no such field
+
+
+_envelope_decoder = msgspec.json.Decoder(_OpenAIErrorBody)
+
+
+def openai_envelope(body: bytes) -> UpstreamEnvelope | None:
+    """The ``error`` object when ``body`` is OpenAI's envelope (a ``type`` string beside the
+    message), else None. Anthropic's body (top-level ``"type": "error"``) and Google's (no ``type``,
+    numeric ``code``) are other formats, so they never match."""
+    if b'"error"' not in body[:64]:
+        return None
+    try:
+        parsed = _envelope_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    err = parsed.error
+    if parsed.type is not None or not isinstance(err.type, str) or not isinstance(err.code, (str, type(None))):
+        return None
+    return err
+
+
+def classify(status: int, kind: str | None, message: str | None) -> str | None:
+    """The OpenAI code meaning the same as a translated provider's error, or None."""
+    kind_l = (kind or "").lower()
+    text = (message or "").lower()
+    if kind_l in _QUOTA_KINDS or status == 402 or any(p in text for p in _QUOTA_PHRASES):
+        return QUOTA
+    if 400 <= status < 500 and status != 429 and any(p in text for p in _CONTEXT_PHRASES):
+        return CONTEXT_LENGTH
+    if 400 <= status < 500 and status != 429 and any(p in text for p in _FILTER_PHRASES):
+        return CONTENT_FILTER
+    return None
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> str | None:
+    value = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
+    return value.strip() if value and value.strip().isdigit() else None
+
+
 def from_upstream(
     status: int,
     body: bytes,
@@ -193,40 +272,57 @@ def from_upstream(
     provider: str,
     secrets: tuple[str, ...] = (),
     message: str | None = None,
+    kind: str | None = None,
 ) -> GatewayError:
     """Map a non-2xx upstream answer to the error the client sees.
 
     401/403 -> 401 provider_error "Authentication failed" (the authentication page's contract);
     429 -> 429 with Retry-After passed on; other 4xx keep their status; 5xx -> 502.
-    ``message`` lets a translator supply the message it parsed from its own error format.
+    An OpenAI-format body keeps its ``message``, ``type``, ``param`` and ``code`` as sent; a
+    translated provider's error (``message`` and ``kind`` parsed by its translator) gets the OpenAI
+    code that means the same (``classify``). The provider is named in ``x-llmg-provider``.
     """
+    extra = {PROVIDER_HEADER: provider}
     if status in (401, 403):
-        return GatewayError("Authentication failed", status=401, type="provider_error", code="provider_auth_failed")
+        return GatewayError("Authentication failed", status=401, type="provider_error", code="provider_auth_failed",
+                            headers=extra)
+    retry_after = _retry_after(headers) if status == 429 else None
+    if retry_after:
+        extra["retry-after"] = retry_after
+    envelope = openai_envelope(body) if message is None else None
+    if envelope is not None:
+        text = redact(envelope.message[:_MAX_UPSTREAM_MESSAGE], secrets)
+        code = envelope.code if isinstance(envelope.code, str) else None
+        param = envelope.param if isinstance(envelope.param, str) else None
+        if status >= 500:
+            return ProviderError(text or f"upstream error (HTTP {status})", code=code or "upstream_error",
+                                 headers=extra)
+        default = "rate_limit_error" if status == 429 else "invalid_request_error"
+        return GatewayError(text or f"upstream rejected the request (HTTP {status})", status=status,
+                            type=envelope.type or default, param=param,
+                            code=code or ("rate_limit_exceeded" if status == 429 else None), headers=extra)
     text = message if message is not None else upstream_message(body)
     text = redact(text, secrets) if text else None
+    mapped = classify(status, kind, text)
+    if mapped == QUOTA:
+        # OpenAI's own answer for an exhausted quota or balance: 429 insufficient_quota.
+        return GatewayError(text or "quota exceeded", status=429, type=QUOTA, code=QUOTA, headers=extra)
     if status == 429:
-        retry_after = (headers or {}).get("retry-after") or (headers or {}).get("Retry-After")
-        extra = {"retry-after": retry_after} if retry_after and retry_after.strip().isdigit() else None
-        return GatewayError(
-            f"{provider}: {text}" if text else f"{provider}: rate limit exceeded",
-            status=429,
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            headers=extra,
-        )
+        return GatewayError(text or "rate limit exceeded", status=429, type="rate_limit_error",
+                            code="rate_limit_exceeded", headers=extra)
     if 400 <= status < 500:
         error = GatewayError(
-            f"{provider}: {text}" if text else f"{provider} rejected the request (HTTP {status})",
+            text or f"upstream rejected the request (HTTP {status})",
             status=status,
             type="invalid_request_error",
-            code="upstream_error",
+            param="messages" if mapped == CONTEXT_LENGTH else None,
+            code=mapped or "upstream_error",
+            headers=extra,
         )
         error.upstream_code = _upstream_code(body)
         return error
-    return ProviderError(
-        f"{provider}: upstream error (HTTP {status})" + (f": {text}" if text else ""),
-        code="upstream_error",
-    )
+    return ProviderError(f"upstream error (HTTP {status})" + (f": {text}" if text else ""), code="upstream_error",
+                         headers=extra)
 
 
 # --- statuses raised by Sanic itself (routing, body limits, protocol errors) -------------------

@@ -16,7 +16,7 @@ import time
 
 from sanic import HTTPResponse, Request, Sanic
 
-from .errors import GatewayError
+from .errors import PROVIDER_HEADER, GatewayError
 from .request_id import request_id
 
 FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -75,7 +75,9 @@ _UPSTREAM_CODES = frozenset(
 
 
 def is_upstream_failure(exc: GatewayError) -> bool:
-    return exc.code in _UPSTREAM_CODES or exc.status in (502, 503, 504)
+    # errors.from_upstream names the provider in a header on every error a provider answered,
+    # whatever code it kept (the upstream's own, since the fidelity work).
+    return PROVIDER_HEADER in exc.headers or exc.code in _UPSTREAM_CODES or exc.status in (502, 503, 504)
 
 
 def upstream_failure(request: Request, exc: GatewayError) -> None:

@@ -76,11 +76,16 @@ class AnthropicProvider(Provider):
             raise stream_error(ev.data, self.name)
         return item
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
-        kind, parsed = error_of(body)
-        err = super().upstream_error(status, body, headers, message=message or parsed)
+    def upstream_error(
+        self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None, kind: str | None = None
+    ) -> GatewayError:
+        parsed_kind, parsed = error_of(body)
+        kind = kind or parsed_kind
+        # Anthropic's body is never OpenAI's envelope: always hand over the parsed message (or "").
+        err = super().upstream_error(status, body, headers, message=message or parsed or "", kind=kind)
         if status == 529 or kind == "overloaded_error":
-            err = ProviderError(f"{self.name}: overloaded" + (f": {parsed}" if parsed else ""), status=503, code="provider_overloaded")
+            err = ProviderError("overloaded" + (f": {parsed}" if parsed else ""), status=503, code="provider_overloaded",
+                                headers=err.headers)
             retry_after = headers.get("retry-after")
             if retry_after and retry_after.strip().isdigit():
                 err.headers["retry-after"] = retry_after.strip()

@@ -12,6 +12,8 @@ Choices this module makes (and the README states):
 - ``max_tokens`` is required by Anthropic; when the client sends neither ``max_tokens`` nor
   ``max_completion_tokens`` it is set to ``default_max_tokens`` (4096 unless configured).
 - system/developer messages, wherever they appear, are joined (blank line between) into ``system``.
+  When any part carries ``cache_control``, ``system`` goes as text blocks instead, each keeping its
+  breakpoint; ``cache_control`` on message parts and on tools is kept too (prompt caching).
 - Consecutive messages of one role are merged into one turn, and consecutive ``tool`` results go
   into ONE user message, tool_result blocks first, as Anthropic's tool-use guide requires.
 - ``response_format`` json_object/json_schema: Anthropic's Messages API takes no OpenAI-style JSON
@@ -32,8 +34,13 @@ Choices this module makes (and the README states):
   and ``thinking_blocks`` sent back on an assistant message are replayed to Anthropic. Streams carry
   the text only (``signature_delta`` has no chunk field).
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
+- ``reasoning_effort`` becomes ``thinking`` with a budget (THINKING_BUDGETS). With thinking on,
+  ``max_tokens`` defaults to budget + default_max_tokens, and what Anthropic forbids with thinking
+  (a forced tool choice, temperature != 1, top_k, top_p < 0.95, a budget < 1024) is a clear 400.
+- Whitespace-only text blocks and stop sequences are left out (Anthropic rejects them); ``user``
+  becomes metadata.user_id unless it is an email address (Anthropic asks for an opaque id).
 - Ignored, having no Anthropic counterpart: presence/frequency_penalty, seed, logit_bias,
-  reasoning_effort, store, metadata (``user`` is what becomes metadata.user_id), image ``detail``.
+  store, metadata, image ``detail``.
 - Rejected with a clear 400: ``n`` > 1 and ``logprobs`` (Anthropic has neither), unknown content
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``.
 """
@@ -46,6 +53,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -127,21 +135,22 @@ def _file_block(part: dict[str, Any], where: str) -> dict[str, Any]:
 def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         return []
+    # Anthropic rejects whitespace-only text blocks; they say nothing, so they are left out.
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if content.strip() else []
     blocks: list[dict[str, Any]] = []
     for i, part in enumerate(content):
         kind = part.get("type")
         here = f"{where}.content[{i}]"
         if kind == "text":
-            if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
+            if part.get("text", "").strip():
+                blocks.append(_cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
             image = part.get("image_url") or {}
             url = image.get("url") if isinstance(image, dict) else None
             if not isinstance(url, str) or not url:
                 raise InvalidRequest(f"{here}.image_url.url is required", param=f"{here}.image_url.url")
-            blocks.append(_image_block(url, here))
+            blocks.append(_cached(_image_block(url, here), part))
         elif kind == "file":
             blocks.append(_file_block(part, here))
         elif kind == "refusal":
@@ -196,22 +205,44 @@ def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.tool_call_id is required for role 'tool'", param=f"{where}.tool_call_id")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
     text = _text_of(message.get("content"), where)
-    if text:
+    if text.strip():
         block["content"] = text
     return block
 
 
-def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """(system texts, Anthropic turns) with same-role runs merged."""
-    system: list[str] = []
+def _cached(block: dict[str, Any], part: Any) -> dict[str, Any]:
+    """``block`` with the part's ``cache_control`` (Anthropic's prompt-caching breakpoint), if any."""
+    if isinstance(part, dict) and isinstance(part.get("cache_control"), dict):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _system_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """A system message as text blocks: one block (parts joined by newlines) unless a part carries
+    ``cache_control``, in which case each part keeps its own block and breakpoint."""
+    if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+        _text_of(content, where)  # only text parts are allowed here
+        return [_cached({"type": "text", "text": p["text"]}, p) for p in content if (p.get("text") or "").strip()]
+    text = _text_of(content, where, "\n")
+    return [{"type": "text", "text": text}] if text.strip() else []
+
+
+def system_value(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """Anthropic's ``system``: blocks when any carries cache_control, else the texts joined."""
+    if any("cache_control" in b for b in blocks):
+        return blocks
+    return "\n\n".join(b["text"] for b in blocks)
+
+
+def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system text blocks, Anthropic turns) with same-role runs merged."""
+    system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         role = message["role"]
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), where, "\n")
-            if text:
-                system.append(text)
+            system += _system_blocks(message.get("content"), where)
             continue
         if role == "assistant":
             blocks = _thinking_blocks(message.get("thinking_blocks"), where)
@@ -236,7 +267,7 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
         if turn["role"] == "user" and any(b["type"] == "tool_result" for b in blocks):
             # Anthropic wants the tool results first in their user message, any text after them.
             blocks.sort(key=lambda b: b["type"] != "tool_result")
-        if len(blocks) == 1 and blocks[0]["type"] == "text":
+        if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
             turn["content"] = blocks[0]["text"]
     # A final assistant turn is a prefill, which Anthropic rejects with trailing whitespace.
     if turns and turns[-1]["role"] == "assistant" and isinstance(turns[-1]["content"], str):
@@ -256,7 +287,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if fn.get("description"):
             entry["description"] = fn["description"]
         entry["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
-        out.append(entry)
+        out.append(_cached(entry, tool))  # cache_control beside "function", as LiteLLM clients send it
     return out
 
 
@@ -272,6 +303,53 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     return {"type": "tool", "name": choice["function"]["name"]}
 
 
+# reasoning_effort -> thinking budget_tokens (Anthropic's minimum budget is 1024).
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+MIN_THINKING_BUDGET = 1024
+
+
+def _looks_like_email(user: str) -> bool:
+    name, at, domain = user.partition("@")
+    return bool(at and name and "." in domain)
+
+
+def _thinking_on(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+
+def _thinking(data: dict[str, Any], body: dict[str, Any], asked_max: int | None, default_max_tokens: int) -> None:
+    """``thinking`` (as sent, or from ``reasoning_effort``) and the rules Anthropic sets with it:
+    ``max_tokens`` above the budget, a budget of at least 1024, temperature 1, no top_k, top_p >= 0.95."""
+    effort = data.get("reasoning_effort")
+    if "thinking" not in body and effort is not None and effort != "none":
+        budget = THINKING_BUDGETS.get(effort)
+        if budget is None:
+            raise InvalidRequest(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for anthropic",
+                                 param="reasoning_effort", code="invalid_value")
+        if asked_max is not None:  # the client's limit wins; the budget fits under it
+            budget = min(budget, asked_max - 1)
+            if budget < MIN_THINKING_BUDGET:
+                raise InvalidRequest(f"anthropic needs max_tokens above {MIN_THINKING_BUDGET} for reasoning_effort",
+                                     param="max_tokens", code="invalid_value")
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if not _thinking_on(body):
+        return
+    budget = body["thinking"].get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_THINKING_BUDGET:
+        raise InvalidRequest(f"thinking.budget_tokens must be an integer of at least {MIN_THINKING_BUDGET}",
+                             param="thinking.budget_tokens", code="invalid_value")
+    if asked_max is None:
+        body["max_tokens"] = budget + default_max_tokens  # room for the answer after the thinking
+    elif asked_max <= budget:
+        raise InvalidRequest(f"max_tokens must be greater than thinking.budget_tokens ({budget})",
+                             param="max_tokens", code="invalid_value")
+    for key, ok in (("temperature", lambda v: v == 1), ("top_p", lambda v: 0.95 <= v <= 1), ("top_k", lambda v: False)):
+        if key in body and not ok(body[key]):
+            rule = {"temperature": "must be 1", "top_p": "must be at least 0.95", "top_k": "cannot be set"}[key]
+            raise InvalidRequest(f"with thinking on, anthropic's {key} {rule}", param=key, code="unsupported_parameter")
+
+
 def _json_schema(fmt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if fmt.get("type") == "json_schema":
         spec = fmt.get("json_schema") or {}
@@ -281,27 +359,37 @@ def _json_schema(fmt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
     """The client's (already validated) chat request -> an Anthropic Messages request body."""
+    data = function_tools_only(data)
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("anthropic does not support n > 1", param="n", code="unsupported_parameter")
     if data.get("logprobs"):
         raise InvalidRequest("anthropic does not return logprobs", param="logprobs", code="unsupported_parameter")
     system, turns = _messages(data["messages"])
     body: dict[str, Any] = {"model": model, "messages": turns}
-    body["max_tokens"] = data.get("max_completion_tokens") or data.get("max_tokens") or default_max_tokens
+    asked_max = data.get("max_completion_tokens") or data.get("max_tokens")
+    body["max_tokens"] = asked_max or default_max_tokens
     for key in ("temperature", "top_p"):
         if data.get(key) is not None:
             body[key] = data[key]
     stop = data.get("stop")
     if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if data.get("user"):
-        body["metadata"] = {"user_id": data["user"]}
+        # Anthropic rejects whitespace-only stop sequences; they would never match text anyway.
+        sequences = [s for s in ([stop] if isinstance(stop, str) else stop) if s.strip()]
+        if sequences:
+            body["stop_sequences"] = sequences
+    user = data.get("user")
+    if user and not _looks_like_email(user):  # Anthropic asks for an opaque id, never an email address
+        body["metadata"] = {"user_id": user}
     for key in _PASS_THROUGH:
         if data.get(key) is not None:
             body[key] = data[key]
+    _thinking(data, body, asked_max, default_max_tokens)
 
     tools = _tools(data["tools"]) if data.get("tools") else []
     choice = _tool_choice(data.get("tool_choice")) if tools else None
+    if choice is not None and choice["type"] in ("any", "tool") and _thinking_on(body):
+        raise InvalidRequest("anthropic cannot force a tool call while thinking is on (tool_choice must be auto or none)",
+                             param="tool_choice", code="unsupported_parameter")
 
     fmt = data.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):
@@ -312,7 +400,7 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
             instruction = _JSON_INSTRUCTION
             if fmt.get("type") == "json_schema":
                 instruction = "Respond only with valid JSON matching this JSON schema, with no text before or after it: " + _encode(schema).decode()
-            system.append(instruction)
+            system.append({"type": "text", "text": instruction})
         else:
             tools.append({"name": JSON_TOOL, "description": description or _JSON_TOOL_DESCRIPTION, "input_schema": schema})
             if choice is None or choice["type"] == "auto":
@@ -327,7 +415,7 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
         if choice is not None:
             body["tool_choice"] = choice
     if system:
-        body["system"] = "\n\n".join(system)
+        body["system"] = system_value(system)
     if data.get("stream"):
         body["stream"] = True
     return body
@@ -466,7 +554,7 @@ class StreamTranslator:
                 if part and block_kind == "json":
                     return [out.chunk(Delta(content=part))]
                 if part and block_kind == "tool":
-                    return [out.chunk(Delta(tool_calls=[ToolCallDelta(index=tool_index, function={"arguments": part})]))]
+                    return [out.tool_arguments(tool_index, part)]
             elif dtype == "thinking_delta":
                 if delta.thinking:
                     return [out.chunk(Delta(reasoning_content=delta.thinking))]
@@ -514,4 +602,4 @@ class StreamTranslator:
         if not self.done:
             raise ProviderError(f"{self.provider}: the stream ended before message_stop", code="stream_error")
         reason = finish_reason(self.stop_reason or "end_turn", self._tools_called)
-        return [self.out.chunk(Delta(), reason), *self.out.usage(usage_of(self.usage))]
+        return [*self.out.empty_arguments(), self.out.chunk(Delta(), reason), *self.out.usage(usage_of(self.usage))]

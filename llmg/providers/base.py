@@ -184,8 +184,11 @@ class Provider:
         offers = f" It offers: {self.spec.offers}." if self.spec.offers else ""
         return NotSupported(f"{self.name} does not support {what}.{offers}", code="not_supported")
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
-        return from_upstream(status, body, headers, provider=self.name, secrets=self.secrets, message=message)
+    def upstream_error(
+        self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None, kind: str | None = None
+    ) -> GatewayError:
+        """``message``/``kind``: what a translated provider parsed from its own error format."""
+        return from_upstream(status, body, headers, provider=self.name, secrets=self.secrets, message=message, kind=kind)
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamResponse:
         """POST and return a 2xx answer; any other status becomes the mapped GatewayError."""

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 import msgspec
 
 from ..config import ConfigError
-from ..errors import GatewayError, ProviderError, redact
+from ..errors import PROVIDER_HEADER, GatewayError, ProviderError, redact
 from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
@@ -104,7 +104,7 @@ class BedrockProvider(Provider):
     def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, dict[str, str]]:
         if self.missing:
             raise ProviderError(self.missing, code="provider_misconfigured")
-        body = _encode(to_converse(call.data()))
+        body = _encode(to_converse(call.data(), call.model))
         path = self._path(call.model, operation)
         return self.origin + path, body, self.signer.sign("POST", self.host, path, body, headers=headers)
 
@@ -150,13 +150,16 @@ class BedrockProvider(Provider):
 
     # --- errors ------------------------------------------------------------------------------
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
-        kind, parsed = error_of(body, headers)
-        text = message or describe(kind, parsed)
+    def upstream_error(
+        self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None, kind: str | None = None
+    ) -> GatewayError:
+        parsed_kind, parsed = error_of(body, headers)
+        kind = kind or parsed_kind
+        text = message or describe(kind, parsed) or ""
         if kind == "ModelErrorException":
-            return ProviderError(redact(f"{self.name}: the model failed (ModelErrorException)" + (f": {parsed}" if parsed else ""),
-                                        self.secrets), code="upstream_error")
-        return super().upstream_error(status, body, headers, message=text)
+            return ProviderError(redact("the model failed (ModelErrorException)" + (f": {parsed}" if parsed else ""),
+                                        self.secrets), code="upstream_error", headers={PROVIDER_HEADER: self.name})
+        return super().upstream_error(status, body, headers, message=text, kind=kind)
 
 
 ADAPTER = BedrockProvider

@@ -20,7 +20,8 @@ Choices this module makes:
   Converse has no "none": with ``none`` the tools are left out, unless the history already holds
   tool calls (Converse then requires ``toolConfig``), in which case they are sent without a choice.
 - ``response_format`` json_schema -> ``outputConfig.textFormat`` (Converse structured output);
-  json_object has no Converse equivalent and gets a 400 saying so.
+  ``json_object`` is the same with the schema ``{"type": "object"}``. ``top_k`` and Claude's
+  ``thinking`` (as sent, or from ``reasoning_effort``) go in ``additionalModelRequestFields``.
 - usage: ``prompt_tokens`` = inputTokens + cacheReadInputTokens + cacheWriteInputTokens (OpenAI's
   prompt count includes cached tokens; Converse's inputTokens does not, as for Anthropic),
   ``cached_tokens`` = cacheReadInputTokens; total = prompt + completion.
@@ -40,6 +41,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, redact
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -289,10 +291,8 @@ def _output_config(fmt: Any) -> dict[str, Any] | None:
     if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
         return None
     if fmt.get("type") == "json_object":
-        raise InvalidRequest(
-            "bedrock: response_format json_object has no Converse equivalent; use json_schema with a schema",
-            param="response_format",
-        )
+        # JSON mode is structured output with the loosest schema: any JSON object.
+        fmt = {"type": "json_schema", "json_schema": {"name": "json_object", "schema": {"type": "object"}}}
     spec = fmt.get("json_schema") or {}
     schema = spec.get("schema")
     if not isinstance(schema, dict):
@@ -305,8 +305,49 @@ def _output_config(fmt: Any) -> dict[str, Any] | None:
     return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
 
 
-def to_converse(data: Mapping[str, Any]) -> dict[str, Any]:
+# reasoning_effort -> Claude's thinking budget (the Anthropic adapter's table; 1024 is the minimum).
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+_ANSWER_ROOM = 4096  # maxTokens above the budget when the client set none
+
+
+def _is_claude(model: str) -> bool:
+    return "anthropic." in model  # anthropic.claude-..., us.anthropic.claude-..., inference-profile ARNs
+
+
+def _additional_fields(data: Mapping[str, Any], model: str, inference: dict[str, Any]) -> dict[str, Any]:
+    """What Converse has no field for goes in ``additionalModelRequestFields``, in the model's own
+    words: ``top_k``; Claude's ``thinking`` (as sent, or from ``reasoning_effort``), with
+    ``maxTokens`` kept above its budget as Anthropic requires."""
+    extra: dict[str, Any] = {}
+    if data.get("top_k") is not None:
+        extra["top_k"] = data["top_k"]
+    thinking = data.get("thinking")
+    effort = data.get("reasoning_effort")
+    if thinking is None and effort not in (None, "none"):
+        if not _is_claude(model):
+            raise InvalidRequest(f"bedrock: reasoning_effort is only mapped for Claude models, not {model}",
+                                 param="reasoning_effort", code="unsupported_parameter")
+        if effort not in THINKING_BUDGETS:
+            raise InvalidRequest(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)}",
+                                 param="reasoning_effort", code="invalid_value")
+        budget = THINKING_BUDGETS[effort]
+        if inference.get("maxTokens"):
+            budget = min(budget, inference["maxTokens"] - 1)
+            if budget < 1024:
+                raise InvalidRequest("bedrock: Claude needs max_tokens above 1024 for reasoning_effort",
+                                     param="max_tokens", code="invalid_value")
+        thinking = {"type": "enabled", "budget_tokens": budget}
+    if isinstance(thinking, dict):
+        extra["thinking"] = thinking
+        budget = thinking.get("budget_tokens")
+        if thinking.get("type") == "enabled" and isinstance(budget, int) and not inference.get("maxTokens"):
+            inference["maxTokens"] = budget + _ANSWER_ROOM
+    return extra
+
+
+def to_converse(data: Mapping[str, Any], model: str = "") -> dict[str, Any]:
     """The Converse/ConverseStream request body for an OpenAI chat request (the model goes in the URL)."""
+    data = function_tools_only(dict(data))
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("bedrock returns one choice per request; n must be 1", param="n")
     if data.get("logprobs"):
@@ -326,6 +367,9 @@ def to_converse(data: Mapping[str, Any]) -> dict[str, Any]:
     stop = data.get("stop")
     if stop:
         inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    extra = _additional_fields(data, model, inference)
+    if extra:
+        body["additionalModelRequestFields"] = extra
     if inference:
         body["inferenceConfig"] = inference
     tools = data.get("tools")
@@ -473,7 +517,7 @@ class StreamTranslator:
                 if new:  # no contentBlockStart seen: still announce the call before its arguments
                     chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, type="function", function={"name": "", "arguments": ""})])))
                 if part:
-                    chunks.append(out.chunk(Delta(tool_calls=[ToolCallDelta(index=index, function={"arguments": part})])))
+                    chunks.append(out.tool_arguments(index, part))
                 return chunks
             elif "reasoningContent" in delta:
                 text = (delta["reasoningContent"] or {}).get("text")
@@ -493,7 +537,7 @@ class StreamTranslator:
         elif kind == "messageStop":
             if not self.stopped:
                 self.stopped = True
-                return [out.chunk(Delta(), finish_reason(payload.get("stopReason")))]
+                return [*out.empty_arguments(), out.chunk(Delta(), finish_reason(payload.get("stopReason")))]
         elif kind == "metadata":
             self.usage = payload.get("usage") or {}
         # contentBlockStop and event types added later: nothing to send.

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transports import Transport
@@ -120,6 +121,7 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 def chat_request(data: Mapping[str, Any], model: str, *, stream: bool = False) -> dict[str, Any]:
     """OpenAI chat request (as a dict) -> Cohere v2 chat request body."""
+    data = function_tools_only(dict(data))
     if (data.get("n") or 1) > 1:
         raise InvalidRequest("cohere: n > 1 is not supported", param="n", code="unsupported_parameter")
     body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in data["messages"]]}
@@ -147,9 +149,18 @@ def chat_request(data: Mapping[str, Any], model: str, *, stream: bool = False) -
     stop = data.get("stop")
     if stop:
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    for key in ("temperature", "seed", "frequency_penalty", "presence_penalty"):
+    for key in ("temperature", "seed"):
         if data.get(key) is not None:
             body[key] = data[key]
+    for key in ("frequency_penalty", "presence_penalty"):
+        value = data.get(key)
+        if value is None:
+            continue
+        # OpenAI's penalties run -2..2, Cohere's 0..1 with the same meaning (0: none): the shared
+        # range passes, a value only OpenAI can express is a clear 400, not a silently different one.
+        if not 0 <= value <= 1:
+            raise InvalidRequest(f"cohere takes {key} from 0 to 1 (got {value})", param=key, code="unsupported_value")
+        body[key] = value
     if data.get("top_p") is not None:
         body["p"] = data["top_p"]
     if data.get("logprobs"):
@@ -202,7 +213,8 @@ def chat_response(body: Mapping[str, Any], model: str, created: int | None = Non
             texts.append(part.get("text") or "")
         elif part.get("type") == "thinking":
             thinking.append(part.get("thinking") or "")
-    out_message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
+    # content and refusal are required (nullable) in OpenAI's answer; tool_calls only when there are some.
+    out_message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None, "refusal": None}
     calls = message.get("tool_calls")
     if calls:
         out_message["tool_calls"] = [
@@ -222,12 +234,34 @@ def chat_response(body: Mapping[str, Any], model: str, created: int | None = Non
         "object": "chat.completion",
         "created": created if created is not None else int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": out_message, "finish_reason": FINISH_REASONS.get(reason, "stop"), "logprobs": None}],
+        "choices": [{"index": 0, "message": out_message, "finish_reason": FINISH_REASONS.get(reason, "stop"),
+                     "logprobs": to_logprobs(body.get("logprobs"))}],
     }
     mapped = usage(body.get("usage"))
     if mapped:
         result["usage"] = mapped
     return result
+
+
+def to_logprobs(entries: Any) -> dict[str, Any] | None:
+    """Cohere's ``logprobs`` (``[{"text", "token_ids", "logprobs"}]``, one entry per text span) ->
+    OpenAI's ``{"content": [{"token", "logprob", "bytes", "top_logprobs"}], "refusal": None}``.
+
+    A span of several tokens becomes one entry whose logprob is the sum of its tokens' (the log
+    probability of the whole span); Cohere sends no alternatives, so ``top_logprobs`` is empty.
+    """
+    if isinstance(entries, dict):
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        return None
+    content = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        text = entry.get("text") or ""
+        values = [v for v in entry.get("logprobs") or () if isinstance(v, (int, float))]
+        content.append({"token": text, "logprob": float(sum(values)), "bytes": list(text.encode()), "top_logprobs": []})
+    return {"content": content, "refusal": None} if content else None
 
 
 class StreamTranslator:
@@ -267,7 +301,7 @@ class StreamTranslator:
             chunks = self._role([])
             content = message.get("content") or {}
             if content.get("text"):
-                chunks.append(out.chunk(Delta(content=content["text"])))
+                chunks.append(out.chunk(Delta(content=content["text"]), logprobs=to_logprobs(event.get("logprobs"))))
             if content.get("thinking"):
                 chunks.append(out.chunk(Delta(reasoning_content=content["thinking"])))
             return chunks

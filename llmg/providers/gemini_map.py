@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequest, ProviderError
+from .tool_features import function_tools_only
 from ..schemas.openai import (
     CompletionTokensDetails,
     Delta,
@@ -185,6 +186,23 @@ _IMAGE_DEFAULT_MIME = "image/jpeg"
 _AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mp3", "flac": "audio/flac", "aac": "audio/aac",
                "ogg": "audio/ogg", "aiff": "audio/aiff", "pcm16": "audio/l16"}
 _THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# reasoning_effort -> the thinkingLevel each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking):
+# Pro knows low and high; Flash minimal, low, medium and high. Neither can turn thinking off.
+_THINKING_LEVELS = {
+    "gemini-3-pro": {"minimal": "low", "low": "low", "medium": "high", "high": "high"},
+    "gemini-3-flash": {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"},
+}
+
+
+def _thinking_level(effort: str, model: str) -> str:
+    levels = next((table for prefix, table in _THINKING_LEVELS.items() if model.startswith(prefix)), None)
+    if levels is None:  # a Gemini 3 model not known here yet: the effort as the level, its answer decides
+        return effort
+    level = levels.get(effort)
+    if level is None:
+        raise _bad(f"reasoning_effort {effort!r} is not available on {model}: expected one of {', '.join(levels)}"
+                   + (" (Gemini 3 cannot turn thinking off)" if effort == "none" else ""), "reasoning_effort")
+    return level
 
 
 def _data_url(url: str, param: str) -> dict[str, Any]:
@@ -211,7 +229,7 @@ def _url_part(url: str, param: str, default_mime: str | None) -> dict[str, Any]:
 
 def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"text": content}]
+        return [{"text": content}] if content else []
     if content is None:
         return []
     if not isinstance(content, list):
@@ -221,7 +239,8 @@ def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
         where = f"{param}[{i}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            parts.append({"text": part.get("text") or ""})
+            if part.get("text"):  # Gemini rejects an empty text part
+                parts.append({"text": part["text"]})
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
@@ -277,6 +296,7 @@ def _tool_result(content: Any, where: str) -> dict[str, Any]:
 
 def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
     """An OpenAI chat completion request (as sent) -> a GenerateContentRequest body."""
+    data = function_tools_only(data)
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}
@@ -285,10 +305,13 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            system.append({"text": _text_of(content, where)})
+            text = _text_of(content, where)
+            if text:  # Gemini rejects an empty text part
+                system.append({"text": text})
         elif role == "user":
             parts = _user_parts(content, f"{where}.content")
-            contents.append({"role": "user", "parts": parts or [{"text": ""}]})
+            if parts:  # an empty user message says nothing (and Gemini rejects empty parts)
+                contents.append({"role": "user", "parts": parts})
         elif role == "assistant":
             parts = []
             text = _text_of(content, where) if not isinstance(content, list) else "".join(
@@ -307,7 +330,11 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 if signature:
                     part["thoughtSignature"] = signature
                 parts.append(part)
-            if parts:
+            if parts and contents and contents[-1]["role"] == "model":
+                # Separate assistant messages (text, then tool_calls) are one model turn to Gemini,
+                # which rejects a function call turn right after another model turn.
+                contents[-1]["parts"].extend(parts)
+            elif parts:
                 contents.append({"role": "model", "parts": parts})
         elif role in ("tool", "function"):
             ident = message.get("tool_call_id") or ""
@@ -323,6 +350,8 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 contents.append({"role": "user", "parts": [part]})
         else:
             raise _bad(f"{where}: role {role!r} is not supported", f"{where}.role")
+    if not contents:
+        raise _bad("messages: no user or assistant message has any content", "messages")
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -390,7 +419,7 @@ def _generation_config(data: dict[str, Any], model: str) -> dict[str, Any]:
     effort = data.get("reasoning_effort")
     if effort:
         if model.startswith("gemini-3"):  # Gemini 3 takes a level; 2.5 a token budget
-            thinking: dict[str, Any] = {"thinkingLevel": effort}
+            thinking: dict[str, Any] = {"thinkingLevel": _thinking_level(effort, model)}
         elif effort in _THINKING_BUDGET:
             thinking = {"thinkingBudget": _THINKING_BUDGET[effort]}
         else:

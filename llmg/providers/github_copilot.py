@@ -159,6 +159,7 @@ class CopilotProvider(Provider):
         headers = {**self.base_headers, "authorization": f"Bearer {token}"}
         if call is not None:
             headers["x-request-id"] = call.request_id
+            headers.update(_turn_headers(call))
         if stream:
             headers["accept"] = "text/event-stream"
         return headers
@@ -186,6 +187,18 @@ class CopilotProvider(Provider):
                                          lambda token: self._headers(token, call, True))
         await require_event_stream(stream, self.name)
         return closing(stream, relay_sse(stream.chunks()))
+
+
+def _turn_headers(call: Call) -> dict[str, str]:
+    """Copilot's per-request headers: ``Copilot-Vision-Request: true`` when any message carries an
+    image (Copilot answers 400 without it), and ``X-Initiator`` (``user`` for a turn the user
+    started, ``agent`` for one that follows the model's own tool call)."""
+    request = call.request
+    messages = getattr(request, "messages", None) or []
+    headers = {"x-initiator": "agent" if messages and messages[-1].role in ("assistant", "tool") else "user"}
+    if any(isinstance(m.content, list) and any(p.type == "image_url" for p in m.content) for m in messages):
+        headers["copilot-vision-request"] = "true"
+    return headers
 
 
 def _chat_model_ids(body: Any) -> list[str]:

@@ -31,6 +31,7 @@ from ..schemas.openai import (
     EmbeddingsResponse,
     EmbeddingsUsage,
     FunctionCall,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -57,7 +58,7 @@ def _text_of(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(part.text for part in content if getattr(part, "text", None))
+        return " ".join(part.text for part in content if part.type == "text" and part.text)
     return ""
 
 
@@ -75,8 +76,9 @@ class MockProvider(Provider):
             raise _over("choices (n)", MAX_N, "n")
         prompt_tokens = sum(len(_text_of(m.content).split()) + 1 for m in request.messages)
         last = request.messages[-1]
-        if request.tools and request.tool_choice != "none" and last.role != "tool":
-            tool = request.tools[0].function
+        functions = [t.function for t in request.tools or () if isinstance(t, Tool)]
+        if functions and request.tool_choice != "none" and last.role != "tool":
+            tool = functions[0]
             call = ToolCall(id=f"call_{_digest(tool.name.encode())[:16]}", function=FunctionCall(name=tool.name, arguments="{}"))
             return [], "tool_calls", call, prompt_tokens
         said = _text_of(last.content).strip() or "(nothing)"

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
 
 from ..errors import ProviderError
-from ..schemas.openai import ChatCompletionChunk, ChunkChoice, Delta, FinishReason, Usage
+from ..schemas.openai import ChatCompletionChunk, ChunkChoice, Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import DONE, SSEEvent, event, sse_events
 from ..transports import UpstreamStream
 
@@ -40,7 +40,7 @@ class StreamTranslator(Protocol[E_contra]):
 class ChunkWriter:
     """Builds the OpenAI chunks of one stream; the state every translator used to keep itself."""
 
-    __slots__ = ("id", "created", "model", "include_usage", "_tools", "_counts")
+    __slots__ = ("id", "created", "model", "include_usage", "_tools", "_counts", "_argued")
 
     def __init__(self, model: str, include_usage: bool, *, ident: str = "", created: int | None = None) -> None:
         self.id = ident
@@ -49,6 +49,7 @@ class ChunkWriter:
         self.include_usage = include_usage
         self._tools: dict[tuple[int, object], int] = {}  # (choice, upstream key) -> our tool-call index
         self._counts: dict[int, int] = {}  # choice -> tool calls numbered so far
+        self._argued: set[tuple[int, int]] = set()  # (choice, tool index) that got an arguments fragment
 
     def chunk(self, delta: Delta, finish: FinishReason | None = None, index: int = 0, logprobs: Any = None) -> bytes:
         choice = ChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=logprobs)
@@ -81,6 +82,21 @@ class ChunkWriter:
 
     def tool_count(self, choice: int = 0) -> int:
         return self._counts.get(choice, 0)
+
+    def tool_arguments(self, index: int, part: str, choice: int = 0) -> bytes:
+        """The chunk carrying one fragment of tool call ``index``'s arguments (``part`` non-empty)."""
+        self._argued.add((choice, index))
+        return self.chunk(Delta(tool_calls=[ToolCallDelta(index=index, function={"arguments": part})]), index=choice)
+
+    def empty_arguments(self, choice: int = 0) -> list[bytes]:
+        """``"{}"`` for every tool call that got no arguments at all (a tool without parameters):
+        OpenAI sends ``"{}"`` there, and clients ``json.loads`` the joined fragments. Sent before
+        the finish chunk; each call gets it once."""
+        out = []
+        for index in range(self.tool_count(choice)):
+            if (choice, index) not in self._argued:
+                out.append(self.tool_arguments(index, "{}", choice))
+        return out
 
 
 async def run(events: AsyncIterator[E], translator: StreamTranslator[E]) -> AsyncIterator[bytes]:

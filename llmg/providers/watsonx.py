@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
+from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transports import Transport
@@ -77,6 +78,7 @@ def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def chat_request(data: Mapping[str, Any], model: str, *, project_id: str | None, space_id: str | None) -> dict[str, Any]:
     """OpenAI chat request (as a dict) -> watsonx text chat body (the same for chat and chat_stream)."""
+    data = function_tools_only(dict(data))
     body: dict[str, Any] = {"model_id": model, "messages": [_message(m) for m in data["messages"]]}
     if project_id:
         body["project_id"] = project_id
@@ -136,12 +138,12 @@ def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     choices = []
     for i, choice in enumerate(body.get("choices") or []):
         message = choice.get("message") or {}
-        out: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+        # content and refusal are required (nullable) in OpenAI's answer; tool_calls only when there are some.
+        out: dict[str, Any] = {"role": "assistant", "content": message.get("content"), "refusal": message.get("refusal") or None}
         if message.get("tool_calls"):
             out["tool_calls"] = _tool_calls(message["tool_calls"])
-        for key in ("refusal", "reasoning_content"):
-            if message.get(key):
-                out[key] = message[key]
+        if message.get("reasoning_content"):
+            out["reasoning_content"] = message["reasoning_content"]
         choices.append({"index": choice.get("index", i), "message": out, "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
     result: dict[str, Any] = {
         "id": body.get("id") or "",

@@ -39,7 +39,7 @@ def classify(exc: GatewayError) -> str | None:
     if status >= 500 and exc.type in ("provider_error", "timeout_error", "internal_error"):
         return SERVER
     if status == 400 or status == 413 or status == 422:
-        code = exc.upstream_code
+        code = exc.upstream_code or exc.code  # the body's own code, else the OpenAI code it maps to
         if code in _CONTEXT_CODES or _CONTEXT_WORDS.search(exc.message):
             return CONTEXT_WINDOW
         if code in _POLICY_CODES or _POLICY_WORDS.search(exc.message):

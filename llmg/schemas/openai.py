@@ -24,11 +24,32 @@ class ImageURL(Struct, kw_only=True):
 
 
 class ContentPart(Struct, kw_only=True):
-    """One part of a multimodal message: text, image_url, input_audio, file, refusal, ..."""
+    """One part of a multimodal message: text, image_url, input_audio, file, refusal, ...
+
+    Only the fields of the part's own type are checked: OpenAI's spec lets other parts carry
+    extra members (a ``text`` number on a ``file`` part is its business, not the gateway's)."""
 
     type: NonEmptyStr
-    text: str | None = None
-    image_url: ImageURL | None = None
+    text: Any = None
+    image_url: Any = None
+
+    def __post_init__(self) -> None:
+        if self.type == "text" and not isinstance(self.text, str):
+            raise ValueError("a text part needs a string `text`")
+        if self.type == "image_url":
+            if not isinstance(self.image_url, dict) or not isinstance(self.image_url.get("url"), str):
+                raise ValueError("an image_url part needs `image_url.url`, a string")
+
+
+# The same rule for the contract (JSON Schema cannot see __post_init__).
+_PART_RULES = {"anyOf": [
+    {"properties": {"type": {"not": {"enum": ["text", "image_url"]}}}},
+    {"properties": {"type": {"const": "text"}, "text": {"type": "string"}}, "required": ["text"]},
+    {"properties": {"type": {"const": "image_url"},
+                    "image_url": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}},
+     "required": ["image_url"]},
+]}
+Part = Annotated[ContentPart, Meta(extra_json_schema=_PART_RULES)]
 
 
 class FunctionCall(Struct, kw_only=True):
@@ -42,11 +63,30 @@ class ToolCall(Struct, kw_only=True):
     function: FunctionCall
 
 
+class CustomCall(Struct, kw_only=True):
+    name: str
+    input: str
+
+
+# OpenAI's tools, tool choices and tool calls are unions tagged by ``type``, each carrying the
+# object its type names: function ones a ``function``, custom ones a ``custom``.
+
+
+class FunctionToolCall(Struct, kw_only=True, tag_field="type", tag="function"):
+    id: str
+    function: FunctionCall
+
+
+class CustomToolCall(Struct, kw_only=True, tag_field="type", tag="custom"):
+    id: str
+    custom: CustomCall
+
+
 class ChatMessage(Struct, kw_only=True):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[Part] | None = None
     name: str | None = None
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[FunctionToolCall | CustomToolCall] | None = None
     tool_call_id: str | None = None
     refusal: str | None = None
 
@@ -58,18 +98,43 @@ class FunctionDefinition(Struct, kw_only=True):
     strict: bool | None = None
 
 
-class Tool(Struct, kw_only=True):
-    type: str = "function"
+class CustomToolDefinition(Struct, kw_only=True):
+    name: NonEmptyStr
+    description: str | None = None
+    format: dict[str, Any] | None = None
+
+
+class Tool(Struct, kw_only=True, tag_field="type", tag="function"):
     function: FunctionDefinition
+
+
+class CustomTool(Struct, kw_only=True, tag_field="type", tag="custom"):
+    """A custom tool: free-form or grammar-constrained text input (OpenAI-format upstreams only)."""
+
+    custom: CustomToolDefinition
 
 
 class ToolChoiceFunction(Struct, kw_only=True):
     name: str
 
 
-class ToolChoice(Struct, kw_only=True):
-    type: str = "function"
+class AllowedTools(Struct, kw_only=True):
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class ToolChoice(Struct, kw_only=True, tag_field="type", tag="function"):
     function: ToolChoiceFunction
+
+
+class CustomToolChoice(Struct, kw_only=True, tag_field="type", tag="custom"):
+    custom: ToolChoiceFunction
+
+
+class AllowedToolsChoice(Struct, kw_only=True, tag_field="type", tag="allowed_tools"):
+    """A subset of ``tools`` and a mode (``auto`` / ``required``)."""
+
+    allowed_tools: AllowedTools
 
 
 class JSONSchemaFormat(Struct, kw_only=True):
@@ -114,8 +179,8 @@ class ChatCompletionRequest(Struct, kw_only=True):
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     seed: int | None = None
     user: str | None = None
-    tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | ToolChoice | None = None
+    tools: list[Tool | CustomTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoice | CustomToolChoice | AllowedToolsChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     reasoning_effort: str | None = None
@@ -156,10 +221,17 @@ def cached_prompt_usage(input_tokens: int, output_tokens: int, cache_read: int |
 
 
 class AssistantMessage(Struct, kw_only=True):
+    """``content`` and ``refusal`` are always sent (null when empty), as OpenAI's schema requires;
+    ``tool_calls`` only when there are some: OpenAI's schema has no ``"tool_calls": null``."""
+
     role: Literal["assistant"] = "assistant"
     content: str | None = None
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[ToolCall] | None | msgspec.UnsetType = msgspec.UNSET
     refusal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tool_calls is None:
+            self.tool_calls = msgspec.UNSET
 
 
 class ReasoningMessage(AssistantMessage, kw_only=True):
@@ -191,8 +263,15 @@ class ChatCompletion(Struct, kw_only=True):
     created: int
     model: str
     choices: list[Choice]
-    usage: Usage | None = None
-    system_fingerprint: str | None = None
+    # Left out when unknown: OpenAI's schema has neither "usage": null nor "system_fingerprint": null.
+    usage: Usage | None | msgspec.UnsetType = msgspec.UNSET
+    system_fingerprint: str | None | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.usage is None:
+            self.usage = msgspec.UNSET
+        if self.system_fingerprint is None:
+            self.system_fingerprint = msgspec.UNSET
 
 
 class ToolCallDelta(Struct, kw_only=True, omit_defaults=True):

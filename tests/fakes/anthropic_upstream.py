@@ -18,6 +18,8 @@ Built from Anthropic's public reference (https://docs.anthropic.com/en/api/messa
 
 Behaviour is picked by the model name:
   error-<status>       that status with Anthropic's error type (429 and 529 carry retry-after)
+  error-context        400 "prompt is too long: ..." (the real message for an over-long prompt)
+  error-credit         400 "Your credit balance is too low ..." (the real message for an empty balance)
   stream-error         a stream that sends some text, then an ``error`` event (overloaded_error)
   stream-cut           a stream that stops without message_stop (connection closed)
   slow-stream          text deltas 0.3 s apart (counts ``streams_abandoned`` when the client leaves)
@@ -43,8 +45,12 @@ from .server import FakeServer
 
 API_VERSION = "2023-06-01"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-               529: "overloaded_error"}
+               402: "billing_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               500: "api_error", 529: "overloaded_error"}
+LIVE_ONLY_MODEL = "claude-live-only-7"
+CONTEXT_MESSAGE = "prompt is too long: 210311 tokens > 200000 maximum"
+CREDIT_MESSAGE = ("Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to "
+                  "upgrade or purchase credits.")
 TOP_LEVEL = {"model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
              "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
              "output_config", "context_management"}
@@ -68,8 +74,8 @@ def anthropic_error(status: int, message: str, headers: dict | None = None) -> w
 
 def _blocks(content: Any, where: str) -> list[dict]:
     if isinstance(content, str):
-        if not content:
-            raise Invalid(f"{where}: text content blocks must be non-empty")
+        if not content.strip():
+            raise Invalid(f"{where}: text content blocks must contain non-whitespace text")
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
         raise Invalid(f"{where}.content: Input should be a valid list")
@@ -77,8 +83,8 @@ def _blocks(content: Any, where: str) -> list[dict]:
         kind = block.get("type") if isinstance(block, dict) else None
         here = f"{where}.content.{i}"
         if kind == "text":
-            if not isinstance(block.get("text"), str) or not block["text"]:
-                raise Invalid(f"{here}: text content blocks must be non-empty")
+            if not isinstance(block.get("text"), str) or not block["text"].strip():
+                raise Invalid(f"{here}: text content blocks must contain non-whitespace text")
         elif kind in ("image", "document"):
             source = block.get("source") or {}
             if source.get("type") == "base64":
@@ -104,6 +110,50 @@ def _blocks(content: Any, where: str) -> list[dict]:
     return list(content)
 
 
+def _cache_rules(body: dict) -> None:
+    """Prompt caching (docs.anthropic.com, "Prompt caching"): ``cache_control`` is
+    ``{"type": "ephemeral"}`` (ttl 5m or 1h) on tools, system blocks and message blocks; at most 4."""
+    system = body.get("system")
+    if isinstance(system, list):
+        for i, block in enumerate(system):
+            if not isinstance(block, dict) or block.get("type") != "text" or not str(block.get("text") or "").strip():
+                raise Invalid(f"system.{i}: system blocks must be text blocks with non-whitespace text")
+    places = [*(body.get("tools") or []), *(system if isinstance(system, list) else [])]
+    for message in body.get("messages") or []:
+        if isinstance(message.get("content"), list):
+            places += message["content"]
+    marks = [p["cache_control"] for p in places if isinstance(p, dict) and "cache_control" in p]
+    for mark in marks:
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"} \
+                or mark.get("ttl", "5m") not in ("5m", "1h"):
+            raise Invalid("cache_control: Input tag does not match the expected tag: 'ephemeral'")
+    if len(marks) > 4:
+        raise Invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}.")
+
+
+def _thinking_rules(body: dict) -> None:
+    """Extended thinking's documented constraints (docs.anthropic.com, "Building with extended thinking")."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        raise Invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if body["max_tokens"] <= budget:
+        raise Invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size")
+    if "temperature" in body and body["temperature"] != 1:
+        raise Invalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    if "top_k" in body:
+        raise Invalid("`top_k` is not compatible with thinking. Please consult our documentation at "
+                      "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+    if "top_p" in body and not 0.95 <= body["top_p"] <= 1:
+        raise Invalid("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled.")
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
+
+
 def validate(body: Any) -> list[dict]:
     """Raise Invalid with the real API's kind of message; return the turns, same-role runs combined."""
     if not isinstance(body, dict):
@@ -123,6 +173,8 @@ def validate(body: Any) -> list[dict]:
         raise Invalid("system: Input should be a valid string")
     if "stop_sequences" in body and not (isinstance(body["stop_sequences"], list) and all(isinstance(s, str) for s in body["stop_sequences"])):
         raise Invalid("stop_sequences: Input should be a valid list of strings")
+    if any(not s.strip() for s in body.get("stop_sequences") or []):
+        raise Invalid("stop_sequences: each stop sequence must contain non-whitespace characters")
     if "metadata" in body and set(body["metadata"]) - {"user_id"}:
         raise Invalid("metadata: Extra inputs are not permitted")
     names = []
@@ -143,6 +195,8 @@ def validate(body: Any) -> list[dict]:
             raise Invalid(f"tool_choice.tool.name: Tool '{choice.get('name')}' not found in provided tools")
         if "tools" not in body:
             raise Invalid("tool_choice may only be specified while providing tools.")
+    _thinking_rules(body)
+    _cache_rules(body)
     messages = body["messages"]
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: at least one message is required")
@@ -351,6 +405,8 @@ def make_app(api_key: str) -> web.Application:
         except Invalid as exc:
             return anthropic_error(400, str(exc))
         model = body["model"]
+        if model in ("error-context", "error-credit"):
+            return anthropic_error(400, CONTEXT_MESSAGE if model == "error-context" else CREDIT_MESSAGE)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             headers = {"retry-after": "17"} if status in (429, 529) else None
@@ -366,7 +422,10 @@ def make_app(api_key: str) -> web.Application:
         if request.headers.get("x-api-key") != api_key:
             return anthropic_error(401, "invalid x-api-key")
         return web.json_response({"data": [{"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5",
-                                            "created_at": "2025-09-29T00:00:00Z"}],
+                                            "created_at": "2025-09-29T00:00:00Z"},
+                                           # In no catalogue: only a working refresh of the live list can show it.
+                                           {"type": "model", "id": LIVE_ONLY_MODEL, "display_name": "Live only",
+                                            "created_at": "2025-10-01T00:00:00Z"}],
                                   "has_more": False, "first_id": "claude-sonnet-4-5", "last_id": "claude-sonnet-4-5"})
 
     async def count_tokens(request: web.Request) -> web.Response:

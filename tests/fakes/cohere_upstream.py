@@ -64,6 +64,9 @@ def _validate_chat(body) -> str | None:
         return f"invalid request: unknown field: {unknown[0]}"
     if not body.get("model"):
         return "invalid request: model must be specified"
+    for key in ("frequency_penalty", "presence_penalty"):  # docs.cohere.com/reference/chat: 0.0 - 1.0
+        if key in body and not (isinstance(body[key], (int, float)) and 0 <= body[key] <= 1):
+            return f"invalid request: {key} must be between 0 and 1"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "invalid request: messages must not be empty"
@@ -133,6 +136,17 @@ def _answer(body: dict) -> tuple[str, dict]:
     return finish, {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
+def _pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _logprob(piece: str) -> dict:
+    """A logprobs entry as Cohere sends it: a text span, its token ids and one logprob per token."""
+    ids = list(range(len(piece.split()) + 1))
+    return {"token_ids": ids, "text": piece, "logprobs": [-0.25] * len(ids)}
+
+
 def _event(kind: str, payload: dict) -> bytes:
     payload = {"type": kind, **payload}
     return f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode()
@@ -161,7 +175,10 @@ def make_app(api_key: str) -> web.Application:
         finish, message = _answer(body)
         ident = str(uuid.uuid4())
         if not body.get("stream"):
-            return web.json_response({"id": ident, "finish_reason": finish, "message": message, "usage": USAGE})
+            answer = {"id": ident, "finish_reason": finish, "message": message, "usage": USAGE}
+            if body.get("logprobs") and not message.get("tool_calls"):
+                answer["logprobs"] = [_logprob(w) for w in _pieces(message["content"][0]["text"])]
+            return web.json_response(answer)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(_event("message-start", {"id": ident, "delta": {"message": {
@@ -183,7 +200,8 @@ def make_app(api_key: str) -> web.Application:
             words = text.split(" ")
             for i, word in enumerate(words):
                 piece = word if i == 0 else " " + word
-                await response.write(_event("content-delta", {"index": 0, "delta": {"message": {"content": {"text": piece}}}, "logprobs": None}))
+                await response.write(_event("content-delta", {"index": 0, "delta": {"message": {"content": {"text": piece}}},
+                                                              "logprobs": _logprob(piece) if body.get("logprobs") else None}))
                 if model == "cut-stream" and i == 0:
                     request.transport.close()
                     return response

@@ -91,6 +91,13 @@ def make_app() -> web.Application:
         if request.headers.get("Copilot-Integration-Id") != "vscode-chat":
             return web.Response(status=400, text="bad request: unknown integration\n", content_type="text/plain")
         body = await request.json()
+        images = any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+                     for m in body.get("messages") or [])
+        if images and request.headers.get("Copilot-Vision-Request") != "true":
+            return web.Response(status=400, text="missing required Copilot-Vision-Request header for vision requests\n",
+                                content_type="text/plain")
+        if request.headers.get("X-Initiator") not in ("user", "agent"):
+            return web.Response(status=400, text="bad request: X-Initiator must be user or agent\n", content_type="text/plain")
         model = body.get("model", "")
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])

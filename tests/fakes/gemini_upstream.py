@@ -70,6 +70,10 @@ class Invalid(Exception):
     pass
 
 
+LIVE_ONLY_MODEL = "gemini-live-only-7"
+EMPTY_TEXT = "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again."
+CONTEXT_MESSAGE = "The input token count (1048612) exceeds the maximum number of tokens allowed (1048576)."
+
 def google_error(status: int, message: str, details: list | None = None, headers: dict | None = None) -> web.Response:
     error: dict[str, Any] = {"code": status, "message": message, "status": STATUS_NAMES.get(status, "UNKNOWN")}
     if details:
@@ -115,6 +119,8 @@ def check_part(part: Any, where: str) -> None:
     payloads = [k for k in part if k in PART_PAYLOADS]
     if len(payloads) != 1:
         raise Invalid(f"* GenerateContentRequest.{where}.data: required oneof field 'data' must have one initialized field")
+    if "text" in part and part["text"] == "":
+        raise Invalid(EMPTY_TEXT)
     if "inlineData" in part:
         data = part["inlineData"]
         if not data.get("mimeType") or not isinstance(data.get("data"), str):
@@ -139,7 +145,15 @@ def check_part(part: Any, where: str) -> None:
             raise Invalid(f"* GenerateContentRequest.{where}.function_response: name and object response are required")
 
 
-def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
+# The thinkingLevel values each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking).
+THINKING_LEVELS = {"gemini-3-pro": {"low", "high"}, "gemini-3-flash": {"minimal", "low", "medium", "high"}}
+
+
+def _thinking_levels(model: str) -> set[str] | None:
+    return next((levels for prefix, levels in THINKING_LEVELS.items() if model.startswith(prefix)), None)
+
+
+def validate(body: Any, vertex: bool, issued_signatures: set[str], model: str = "") -> None:
     if not isinstance(body, dict):
         raise Invalid("Invalid JSON payload received. Expected an object.")
     for key in body:
@@ -163,6 +177,10 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
         if calls:
             if role != "model":
                 raise Invalid("Please ensure that function call turns come from the model.")
+            before = contents[i - 1] if i > 0 else None
+            if before is not None and before.get("role") == "model":
+                raise Invalid("Please ensure that function call turn comes immediately after a user turn or after a "
+                              "function response turn.")
             for p in calls[:1]:  # in parallel calls only the first part carries the signature
                 if issued_signatures and p.get("thoughtSignature") not in issued_signatures:
                     raise Invalid(f"Function call is missing a thought_signature in functionCall parts. This is required "
@@ -178,6 +196,8 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
     if system is not None:
         if not isinstance(system, dict) or not all(set(p) == {"text"} for p in system.get("parts", [])):
             raise Invalid("* GenerateContentRequest.system_instruction: only text parts are supported")
+        if any(p["text"] == "" for p in system.get("parts", [])):
+            raise Invalid(EMPTY_TEXT)
     names: set[str] = set()
     for i, tool in enumerate(body.get("tools") or []):
         for key in tool:
@@ -206,9 +226,19 @@ def validate(body: Any, vertex: bool, issued_signatures: set[str]) -> None:
     for key in gen:
         if key not in GENERATION_CONFIG:
             raise unknown_field(key, "generation_config")
-    for key in gen.get("thinkingConfig") or {}:
+    thinking = gen.get("thinkingConfig") or {}
+    for key in thinking:
         if key not in THINKING_CONFIG:
             raise unknown_field(key, "generation_config.thinking_config")
+    if "thinkingLevel" in thinking:
+        if "thinkingBudget" in thinking:
+            raise Invalid("You can only set one of thinking budget and thinking level.")
+        levels = _thinking_levels(model)
+        if levels is None:
+            raise Invalid("Thinking level is not supported for this model.")
+        if thinking["thinkingLevel"] not in levels:
+            raise Invalid(f"Thinking level {thinking['thinkingLevel']} is not supported for this model. "
+                          f"Supported levels: {', '.join(sorted(levels))}.")
     if "responseSchema" in gen:
         check_schema(gen["responseSchema"], "generation_config.response_schema")
     if "temperature" in gen and not 0 <= gen["temperature"] <= 2:
@@ -375,6 +405,8 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         return request.app["fake"]
 
     async def generate(request: web.Request, model: str, method: str, is_vertex: bool) -> web.StreamResponse:
+        if model == "error-context":
+            return google_error(400, CONTEXT_MESSAGE)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             messages = {429: "Resource has been exhausted (e.g. check quota).", 500: "An internal error has occurred. "
@@ -392,7 +424,7 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         if method not in ("generateContent", "streamGenerateContent"):
             return google_error(404, f"Method {method} not found.")
         try:
-            validate(body, is_vertex, issued_signatures)
+            validate(body, is_vertex, issued_signatures, model)
         except Invalid as exc:
             return google_error(400, str(exc))
         if model == "blocked":
@@ -471,6 +503,8 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         return web.json_response({"models": [
             {"name": "models/gemini-2.5-flash", "supportedGenerationMethods": ["generateContent", "countTokens"]},
             {"name": "models/gemini-embedding-001", "supportedGenerationMethods": ["embedContent"]},
+            # In no catalogue: only a working refresh of the live list can show it.
+            {"name": f"models/{LIVE_ONLY_MODEL}", "supportedGenerationMethods": ["generateContent"]},
         ]})
 
     async def vertex_route(request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,9 @@ It checks ``Authorization: Bearer <key>`` like the real API and answers 401 with
 body otherwise. The requested model picks a behaviour, so one fake covers every path:
 
   error-400 / error-404 / error-401 / error-429 / error-500 / error-503   that status, OpenAI body
+  error-context / error-quota / error-filter                              OpenAI's own bodies for a too-long
+                                                                          prompt, an exhausted quota, a
+                                                                          content-filtered prompt (Azure)
   slow-<seconds>                                                          answer after a delay
   stream-fail                                                             two chunks, then the connection drops
   no-done                                                                 a stream without [DONE]
@@ -28,10 +31,24 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: 
                429: "requests", 500: "server_error", 503: "server_error"}
 
 
-def openai_error(status: int, message: str, code: str | None = None, headers: dict | None = None) -> web.Response:
-    body = {"error": {"message": message, "type": ERROR_TYPES.get(status, "invalid_request_error"),
-                      "param": None, "code": code}}
-    return web.json_response(body, status=status, headers=headers)
+def openai_error(status: int, message: str, code: str | None = None, headers: dict | None = None,
+                 type_: str | None = None, param: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": type_ or ERROR_TYPES.get(status, "invalid_request_error"),
+                      "param": param, "code": code}}
+    # The real API pretty-prints its error bodies.
+    return web.Response(text=json.dumps(body, indent=2), status=status, headers=headers, content_type="application/json")
+
+
+# The bodies OpenAI (and Azure, for the filter) send, as documented and as clients branch on them.
+NAMED_ERRORS = {
+    "error-context": (400, "This model's maximum context length is 128000 tokens. However, your messages "
+                           "resulted in 130017 tokens. Please reduce the length of the messages.",
+                      "context_length_exceeded", "invalid_request_error", "messages"),
+    "error-quota": (429, "You exceeded your current quota, please check your plan and billing details.",
+                    "insufficient_quota", "insufficient_quota", None),
+    "error-filter": (400, "The response was filtered due to the prompt triggering Azure OpenAI's content "
+                          "management policy.", "content_filter", "invalid_request_error", "prompt"),
+}
 
 
 def _last_user_text(messages: list) -> str:
@@ -41,7 +58,8 @@ def _last_user_text(messages: list) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                return " ".join(p["text"] for p in content
+                                if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
 
 
@@ -78,10 +96,14 @@ def make_app(api_key: str = "sk-fake-openai") -> web.Application:
                                  "https://platform.openai.com/account/api-keys.", "invalid_api_key")
 
     async def behaviour(model: str) -> web.Response | None:
+        if model in NAMED_ERRORS:
+            status, message, code, type_, param = NAMED_ERRORS[model]
+            return openai_error(status, message, code, type_=type_, param=param)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             headers = {"Retry-After": "7"} if status == 429 else None
-            return openai_error(status, f"fake upstream error {status}", headers=headers)
+            code = "rate_limit_exceeded" if status == 429 else None
+            return openai_error(status, f"fake upstream error {status}", code, headers=headers)
         if model.startswith("slow-") and model != "slow-stream":
             await asyncio.sleep(float(model.split("-", 1)[1]))
         return None

@@ -114,10 +114,11 @@ def test_translation_reaches_an_openai_compatible_provider(client, openai_fake) 
 
 
 def test_native_anthropic_body_passes_through(client, anthropic_fake) -> None:
-    """To Anthropic, nothing is translated: only `model` changes (thinking, top_k, images included)."""
+    """To Anthropic, nothing is translated: only `model` changes (thinking, service_tier, images
+    included; not top_k, which Anthropic refuses beside thinking)."""
     anthropic_fake.clear()
     message = client.messages.create(
-        model="anthropic/thinking", max_tokens=2000, extra_body={"top_k": 5}, stop_sequences=["zzz"],
+        model="anthropic/thinking", max_tokens=2000, extra_body={"service_tier": "auto"}, stop_sequences=["zzz"],
         thinking={"type": "enabled", "budget_tokens": 1024},
         system=[{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}],
         messages=[{"role": "user", "content": [
@@ -133,7 +134,7 @@ def test_native_anthropic_body_passes_through(client, anthropic_fake) -> None:
     assert sent.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
     assert sent.headers["x-api-key"] != GATEWAY_KEY  # the provider key, never the client's
     body = sent.json()
-    assert body["model"] == "thinking" and body["top_k"] == 5
+    assert body["model"] == "thinking" and body["service_tier"] == "auto"
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
 

@@ -77,8 +77,22 @@ def test_auth_page_curl_examples(start_gateway) -> None:
         assert rejected.json()["error"]["type"] == "authentication_error"
 
 
-def test_two_workers_serve(start_gateway) -> None:
-    gateway = start_gateway("[providers.mock]\n", workers=2)
+def test_two_workers_serve(start_gateway, openai_fake) -> None:
+    """Two worker processes really run: each opens its own model directory, which asks the
+    provider for its model list once at start-up (the next refresh is minutes away), so the fake
+    sees two list requests; with one worker it would see one."""
+    import time
+
+    def listings() -> int:
+        return sum(1 for r in list(openai_fake.requests) if r.path == "/v1/models" and r.headers.get("authorization") == "Bearer sk-fake-openai")
+
+    before = listings()
+    config = f'[providers.mock]\n\n[providers.openai]\napi_key = "sk-fake-openai"\nbase_url = "{openai_fake.url}/v1"\n'
+    gateway = start_gateway(config, workers=2)
+    deadline = time.monotonic() + 30
+    while listings() - before < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listings() - before == 2
     for _ in range(10):
         response = httpx.post(f"{gateway.url}/v1/chat/completions", json=README_CURL_BODY, headers=gateway.auth)
         assert response.status_code == 200

@@ -51,7 +51,7 @@ def envelope(response: httpx.Response) -> dict:
         ("openai/error-400", 400, "invalid_request_error"),
         ("openai/error-404", 404, "invalid_request_error"),
         ("openai/error-401", 401, "provider_error"),
-        ("openai/error-429", 429, "rate_limit_error"),
+        ("openai/error-429", 429, "requests"),  # OpenAI's own type for a rate limit, kept
         ("openai/error-500", 502, "provider_error"),
         ("openai/error-503", 502, "provider_error"),
     ],
@@ -63,7 +63,40 @@ def test_upstream_status_mapping(gateway, model, status, type_) -> None:
 
 
 def test_upstream_4xx_message_kept(gateway) -> None:
-    assert "fake upstream error 400" in envelope(chat(gateway, "openai/error-400"))["message"]
+    response = chat(gateway, "openai/error-400")
+    assert envelope(response)["message"] == "fake upstream error 400"  # not edited: the provider is in a header
+    assert response.headers["x-llmg-provider"] == "openai"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("model", "status", "expected"),
+    [
+        ("openai/error-context", 400, {"type": "invalid_request_error", "code": "context_length_exceeded",
+                                       "param": "messages"}),
+        ("openai/error-quota", 429, {"type": "insufficient_quota", "code": "insufficient_quota", "param": None}),
+        ("openai/error-filter", 400, {"type": "invalid_request_error", "code": "content_filter", "param": "prompt"}),
+        ("openai/error-429", 429, {"type": "requests", "code": "rate_limit_exceeded", "param": None}),
+    ],
+)
+def test_openai_format_upstream_error_kept_field_by_field(gateway, openai_fake, model, status, expected, stream) -> None:
+    from tests.fakes.openai_upstream import NAMED_ERRORS
+
+    response = chat(gateway, model, stream=stream)
+    assert response.status_code == status
+    error = envelope(response)
+    assert {key: error[key] for key in expected} == expected
+    name = model.split("/", 1)[1]
+    if name in NAMED_ERRORS:
+        assert error["message"] == NAMED_ERRORS[name][1]
+    assert response.headers["x-llmg-provider"] == "openai"
+
+
+def test_upstream_5xx_names_provider_in_header(gateway) -> None:
+    response = chat(gateway, "openai/error-500")
+    assert response.status_code == 502
+    assert response.headers["x-llmg-provider"] == "openai"
+    assert not envelope(response)["message"].startswith("openai:")
 
 
 def test_provider_key_rejected_is_authentication_failed(gateway) -> None:

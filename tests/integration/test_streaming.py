@@ -53,7 +53,8 @@ def test_upstream_error_before_stream_keeps_status(openai_gateway) -> None:
     body = {"model": "openai/error-429", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     r = httpx.post(f"{openai_gateway.url}/v1/chat/completions", json=body, headers=openai_gateway.auth)
     assert r.status_code == 429
-    assert r.json()["error"]["type"] == "rate_limit_error"
+    assert r.json()["error"]["type"] == "requests"  # OpenAI's own type for a rate limit, kept
+    assert r.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_client_disconnect_cancels_upstream(openai_gateway, openai_fake) -> None:

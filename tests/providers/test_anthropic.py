@@ -342,8 +342,14 @@ def test_unsupported_options_are_clear_400s(client, fake):
 
 
 def test_models_listed_from_the_upstream(gateway):
-    r = httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth, timeout=10)
-    assert "anthropic/claude-sonnet-4-5" in [m["id"] for m in r.json()["data"]]
+    # The live-only id is in no catalogue: it shows only if the refresh really read Anthropic's list.
+    wanted = f"anthropic/{anthropic_upstream.LIVE_ONLY_MODEL}"
+    ids: list[str] = []
+    deadline = time.monotonic() + 20
+    while wanted not in ids and time.monotonic() < deadline:
+        ids = [m["id"] for m in httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth, timeout=10).json()["data"]]
+        time.sleep(0.2)
+    assert wanted in ids and "anthropic/claude-sonnet-4-5" in ids
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -381,7 +387,25 @@ def test_upstream_400_message_is_passed_on(client):
     with pytest.raises(openai.BadRequestError) as info:  # Anthropic caps temperature at 1
         client.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}],
                                        temperature=1.5)
-    assert info.value.body["message"] == "anthropic: temperature: Input should be less than or equal to 1"
+    assert info.value.body["message"] == "temperature: Input should be less than or equal to 1"
+    assert info.value.response.headers["x-llmg-provider"] == "anthropic"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("model", "status", "type_", "code", "message"), [
+    ("error-context", 400, "invalid_request_error", "context_length_exceeded", anthropic_upstream.CONTEXT_MESSAGE),
+    ("error-credit", 429, "insufficient_quota", "insufficient_quota", anthropic_upstream.CREDIT_MESSAGE),
+    ("error-402", 429, "insufficient_quota", "insufficient_quota", None),
+])
+def test_upstream_errors_get_the_openai_code(client, model, status, type_, code, message, stream):
+    """langchain and pydantic-ai branch on these codes: Anthropic's own errors must carry them."""
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model=f"anthropic/{model}", messages=[{"role": "user", "content": "x"}], stream=stream)
+    err = info.value
+    assert (err.status_code, err.body["type"], err.body["code"]) == (status, type_, code)
+    if message:
+        assert err.body["message"] == message
+    assert err.response.headers["x-llmg-provider"] == "anthropic"
 
 
 def test_mid_stream_error_event(gateway):

@@ -448,7 +448,6 @@ def test_golden_response_step_2_tool_request():
                 "id": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "type": "function",
                 "function": {"name": "top_song", "arguments": '{"sign":"WZPZ"}'}}]}}],
         "usage": {"prompt_tokens": 375, "completion_tokens": 42, "total_tokens": 417},
-        "system_fingerprint": None,
     }
 
 
@@ -523,7 +522,8 @@ def test_stream_translator_documented_event_sequence():
 def test_stream_exception_mapping():
     err = stream_exception({":exception-type": "throttlingException", ":message-type": "exception"},
                            b'{"message":"slow down"}', "bedrock", ())
-    assert err.status == 429 and err.message == "bedrock: ThrottlingException: slow down"
+    assert err.status == 429 and err.message == "ThrottlingException: slow down"
+    assert err.headers["x-llmg-provider"] == "bedrock"
     err = stream_exception({":exception-type": "modelStreamErrorException"}, b'{"message":"boom"}', "bedrock", ())
     assert err.status == 502 and err.type == "provider_error" and "boom" in err.message
     err = stream_exception({":message-type": "error", ":error-code": "InternalFailure", ":error-message": "oops"}, b"", "bedrock", ())
@@ -533,7 +533,7 @@ def test_stream_exception_mapping():
 @pytest.mark.parametrize("data,needle", [
     ({"n": 2}, "n must be 1"),
     ({"logprobs": True}, "logprobs"),
-    ({"response_format": {"type": "json_object"}}, "json_object"),
+    ({"reasoning_effort": "low"}, "only mapped for Claude"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/tiff;base64,AAAA"}}]}]},
      "image/tiff"),
     ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}, "input_audio"),
@@ -602,3 +602,27 @@ def test_httpx_transport_signs_what_it_sends_too(start_gateway, fake):
     chunks = list(client.chat.completions.create(model=f"bedrock/{CLAUDE}", stream=True,
                                                  messages=[{"role": "user", "content": "httpx stream"}]))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: httpx stream"
+
+
+CLAUDE = "anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+
+def test_json_object_is_structured_output_with_any_object():
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}})
+    assert body["outputConfig"] == {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+        "schema": '{"type":"object"}', "name": "json_object"}}}}
+
+
+def test_reasoning_effort_thinking_and_top_k_go_in_additional_fields():
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "medium", "top_k": 40}, CLAUDE)
+    assert body["additionalModelRequestFields"] == {"top_k": 40, "thinking": {"type": "enabled", "budget_tokens": 4096}}
+    assert body["inferenceConfig"]["maxTokens"] > 4096
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high", "max_tokens": 3000}, CLAUDE)
+    assert body["additionalModelRequestFields"]["thinking"]["budget_tokens"] == 2999
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 2048}}, CLAUDE)
+    assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+    assert body["inferenceConfig"]["maxTokens"] > 2048
+    assert "additionalModelRequestFields" not in to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "none"}, CLAUDE)
+    with pytest.raises(GatewayError) as info:
+        to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "low", "max_tokens": 500}, CLAUDE)
+    assert info.value.status == 400 and info.value.param == "max_tokens"

@@ -96,7 +96,7 @@ def test_response_golden_text():
         "object": "chat.completion",
         "created": 1,
         "model": "command-a-03-2025",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "LLMs stand for Large Language Models."},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "LLMs stand for Large Language Models.", "refusal": None},
                      "finish_reason": "stop", "logprobs": None}],
         "usage": {"prompt_tokens": 215, "completion_tokens": 12, "total_tokens": 227},
     }
@@ -390,3 +390,29 @@ def test_connection_dropped_mid_stream_is_an_error_event(client):
         for chunk in client.chat.completions.create(model="cohere/cut-stream", messages=[{"role": "user", "content": "one two three"}], stream=True):
             chunks.append(chunk)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo:"  # what arrived before the cut
+
+
+# --- penalties and logprobs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["frequency_penalty", "presence_penalty"])
+def test_penalties_cohere_cannot_express_are_a_clear_400(client, cohere_fake, key):
+    cohere_fake.clear()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="cohere/command-a-03-2025", messages=[{"role": "user", "content": "x"}], **{key: -1.5})
+    assert err.value.body["param"] == key
+    assert not cohere_fake.requests
+    r = client.chat.completions.create(model="cohere/command-a-03-2025", messages=[{"role": "user", "content": "x"}], **{key: 0.5})
+    assert r.choices[0].message.content and cohere_fake.requests[-1].json()[key] == 0.5
+
+
+def test_logprobs_asked_for_are_returned(client):
+    r = client.chat.completions.create(model="cohere/command-a-03-2025", logprobs=True,
+                                       messages=[{"role": "user", "content": "hello there"}])
+    tokens = r.choices[0].logprobs.content
+    assert "".join(t.token for t in tokens) == r.choices[0].message.content
+    assert all(t.logprob < 0 and t.bytes == list(t.token.encode()) for t in tokens)
+    chunks = list(client.chat.completions.create(model="cohere/command-a-03-2025", logprobs=True, stream=True,
+                                                  messages=[{"role": "user", "content": "hello there"}]))
+    streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert "".join(t.token for t in streamed) == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

@@ -226,3 +226,27 @@ def test_models_listed_from_copilot(gateway):
         time.sleep(0.2)
     copilot = sorted(i for i in ids if i.startswith("github_copilot/"))
     assert copilot == ["github_copilot/claude-sonnet-4", "github_copilot/gpt-4.1"]  # chat models only
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_image_requests_carry_the_vision_header(client, fake, stream):
+    fake.clear()
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    messages = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": png}}]}]
+    r = client.chat.completions.create(model=MODEL, messages=messages, stream=stream)
+    if stream:
+        assert "".join(c.choices[0].delta.content or "" for c in r if c.choices)
+    else:
+        assert r.choices[0].message.content
+    sent = [q for q in fake.requests if q.path == "/chat/completions"][-1]
+    assert sent.headers["copilot-vision-request"] == "true" and sent.headers["x-initiator"] == "user"
+
+
+def test_text_requests_have_no_vision_header_and_tool_turns_are_agent_initiated(client, fake):
+    fake.clear()
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    client.chat.completions.create(model=MODEL, messages=[
+        {"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "ok"}])
+    sent = [q for q in fake.requests if q.path == "/chat/completions"][-1]
+    assert "copilot-vision-request" not in sent.headers and sent.headers["x-initiator"] == "agent"

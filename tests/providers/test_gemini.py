@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 from pathlib import Path
 
 import httpx
@@ -336,9 +337,14 @@ def test_embeddings_reject_token_ids(gateway):
 
 
 def test_models_listed_from_the_api(gateway):
-    r = httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth)
-    ids = {m["id"] for m in r.json()["data"]}
-    assert {"gemini/gemini-2.5-flash", "gemini/gemini-embedding-001"} <= ids
+    # The live-only id is in no catalogue: it shows only if the refresh really read Google's list.
+    wanted = {"gemini/gemini-2.5-flash", "gemini/gemini-embedding-001", f"gemini/{gemini_upstream.LIVE_ONLY_MODEL}"}
+    ids: set[str] = set()
+    deadline = time.monotonic() + 20
+    while not wanted <= ids and time.monotonic() < deadline:
+        ids = {m["id"] for m in httpx.get(f"{gateway.url}/v1/models", headers=gateway.auth).json()["data"]}
+        time.sleep(0.2)
+    assert wanted <= ids
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -357,7 +363,16 @@ def test_upstream_errors(client, status, expected, kind):
     if expected == 401:
         assert body["type"] == "provider_error" and body["message"] == "Authentication failed"
     if expected == 429:
-        assert body["message"].startswith("gemini: Resource has been exhausted") and "RESOURCE_EXHAUSTED" in body["message"]
+        assert body["message"].startswith("Resource has been exhausted") and "RESOURCE_EXHAUSTED" in body["message"]
+        assert body["code"] == "rate_limit_exceeded"  # Google's RESOURCE_EXHAUSTED is a rate limit, not a quota
+    assert err.value.response.headers["x-llmg-provider"] == "gemini"
+
+
+def test_too_long_prompt_is_context_length_exceeded(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/error-context", messages=[{"role": "user", "content": "x"}])
+    assert err.value.body["code"] == "context_length_exceeded" and err.value.body["param"] == "messages"
+    assert err.value.body["message"].startswith(gemini_upstream.CONTEXT_MESSAGE)
 
 
 def test_upstream_error_on_stream_before_first_byte(client):
@@ -488,3 +503,63 @@ def test_logprobs(client, fake):
                                                  messages=[{"role": "user", "content": "a b c d"}]))
     streamed = [t.token for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
     assert "".join(streamed) == "echo: a b c d"
+
+
+# --- the strict fake's turn and part rules (Gemini rejects empty text and split model turns) ----
+
+
+def test_empty_user_text_is_not_sent_as_an_empty_part(client, fake):
+    fake.clear()
+    r = client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[
+        {"role": "system", "content": ""}, {"role": "user", "content": ""},
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "hi"}]}])
+    assert r.choices[0].message.content
+    sent = fake.requests[-1].json()
+    assert sent["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}] and "systemInstruction" not in sent
+
+
+def test_separate_assistant_text_and_tool_calls_are_one_model_turn(client, fake):
+    first = client.chat.completions.create(model="gemini/gemini-2.5-flash", tools=[WEATHER_TOOL],
+                                           messages=[{"role": "user", "content": "weather?"}])
+    call = first.choices[0].message.tool_calls[0].model_dump()  # its id carries the thought signature
+    fake.clear()
+    r = client.chat.completions.create(model="gemini/gemini-2.5-flash", tools=[WEATHER_TOOL], messages=[
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "Let me check."},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}])
+    assert r.choices[0].message.content
+    contents = fake.requests[-1].json()["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert ["functionCall" in p for p in contents[1]["parts"]] == [False, True]
+
+
+def test_nothing_to_send_is_a_clear_400(client, fake):
+    fake.clear()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/gemini-2.5-flash", messages=[{"role": "user", "content": ""}])
+    assert err.value.body["param"] == "messages"
+    assert not fake.requests
+
+
+@pytest.mark.parametrize(("model", "effort", "level"), [
+    ("gemini-3-pro-preview", "low", "low"), ("gemini-3-pro-preview", "medium", "high"), ("gemini-3-pro-preview", "minimal", "low"),
+    ("gemini-3-pro-preview", "high", "high"), ("gemini-3-flash-preview", "medium", "medium"),
+    ("gemini-3-flash-preview", "minimal", "minimal"),
+])
+def test_gemini_3_reasoning_effort_is_a_level_the_model_takes(client, fake, model, effort, level):
+    fake.clear()
+    r = client.chat.completions.create(model=f"gemini/{model}", reasoning_effort=effort,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert r.choices[0].message.content
+    assert fake.requests[-1].json()["generationConfig"]["thinkingConfig"]["thinkingLevel"] == level
+
+
+@pytest.mark.parametrize("effort", ["none", "xhigh"])
+def test_gemini_3_reasoning_effort_it_cannot_take_is_a_clear_400(client, fake, effort):
+    fake.clear()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="gemini/gemini-3-pro-preview", reasoning_effort=effort,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert err.value.body["param"] == "reasoning_effort"
+    assert not fake.requests

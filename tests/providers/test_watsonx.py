@@ -83,7 +83,7 @@ def test_response_golden():
     assert watsonx.chat_response(body, "ibm/granite-3-3-8b-instruct") == {
         "id": "chatcmpl-5d0c8a6d1b3e4a0f8b0e0c3f4a5b6c7d", "object": "chat.completion", "created": 1728806666,
         "model": "ibm/granite-3-3-8b-instruct",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
             {"id": "chatcmpl-tool-af37032523934f019aa7258469580a7a", "type": "function",
              "function": {"name": "get_weather", "arguments": "{\"location\": \"Madrid\"}"}}]},
             "finish_reason": "tool_calls", "logprobs": None}],
