@@ -228,11 +228,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transports", default="", help="comma-separated transports for the bake-off (default: all)")
     p.add_argument("--delay-ms", type=int, default=0, help="fake upstream delay before answering")
     p.add_argument("--out", default=str(RESULTS), help="results directory")
+    # --- peers (issue 19): LLMG against haproxy, LiteLLM and Portkey; see benchmarks/peer_bench.py
+    p.add_argument("--peers", action="store_true",
+                   help="instead of the suite: LLMG, haproxy, LiteLLM and Portkey in front of the same fake, same run")
+    p.add_argument("--peer-names", default="", help="comma-separated peers for --peers (default: haproxy,litellm,portkey)")
+    if "--commit-results" not in p._option_string_actions:  # the suite may define it already
+        p.add_argument("--commit-results", action="store_true",
+                       help="with --peers: write the tracked benchmarks/results/ and the README's peer table")
     args = p.parse_args(argv)
     if args.transport is None:
         from llmg.config import ServerConfig
 
         args.transport = ServerConfig().transport
+    if args.peers:
+        from . import peer_bench
+
+        return peer_bench.main(args)
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport
