@@ -32,10 +32,16 @@ ORDER = ["direct", "haproxy", "llmg w1", "llmg w2", "portkey", "litellm"]
 class Target:
     """Something wrk can load: its URL, the body's model, its auth and any routing headers."""
 
-    def __init__(self, name: str, server, model: str, auth: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, server, model: str, auth: str, headers: dict[str, str] | None = None,
+                 stream_headers: dict[str, str] | None = None, streams: bool = True) -> None:
         self.name, self.server, self.model, self.auth = name, server, model, auth
-        self.headers = headers or {}
+        self.streams = streams
+        self.plain_headers = headers or {}
+        self.stream_headers = {**self.plain_headers, **(stream_headers or {})}
         self.url = server.url
+
+    def headers(self, kind: str) -> dict[str, str]:
+        return self.stream_headers if kind == "stream" else self.plain_headers
 
 
 def _log(text: str) -> None:
@@ -88,7 +94,7 @@ class PeerBench:
 
     def wrk(self, t: Target, kind: str, c: int, duration: float) -> dict:
         return tools.wrk(t.url + CHAT, self.body(t.model, kind), t.auth, c, duration,
-                         SSE if kind == "stream" else "", t.headers)
+                         SSE if kind == "stream" else "", t.headers(kind))
 
     def measure(self, t: Target, kind: str, c: int) -> None:
         self.wrk(t, kind, c, self.warmup)
@@ -104,8 +110,8 @@ class PeerBench:
 
     def measure_sse(self, t: Target) -> None:
         body = request_body(t.model, True)
-        client.measure(t.url + CHAT, body, t.auth, 1, self.warmup, t.headers)
-        result = client.measure(t.url + CHAT, body, t.auth, 1, self.duration, t.headers)
+        client.measure(t.url + CHAT, body, t.auth, 1, self.warmup, t.headers("stream"))
+        result = client.measure(t.url + CHAT, body, t.auth, 1, self.duration, t.headers("stream"))
         self.rows.append({"section": "peers-sse", "target": t.name, "kind": "stream", "concurrency": 1, **result,
                           "loadavg_1m": round(os.getloadavg()[0], 2)})
         _log(f"  sse c1 {t.name:8} TTFC p50 {result['ttfc_p50_ms']:.3f} p99 {result['ttfc_p99_ms']:.3f} ms  "
@@ -127,8 +133,12 @@ class PeerBench:
                 _log(f"peer {name}: FAILED: {reason}")
                 continue
             status[name]["status"] = "measured"
+            if peer.stream_error:
+                status[name]["streams"] = f"failed: {peer.stream_error}"
+                _log(f"peer {name}: streamed requests FAIL, measuring plain ones only: {peer.stream_error}")
             _log(f"peer {name} {version}: up on {peer.url}")
-            started.append(Target(name, peer, peer.model, peer.auth, peer.headers))
+            started.append(Target(name, peer, peer.model, peer.auth, peer.headers, peer.stream_headers,
+                                  streams=not peer.stream_error))
         return started
 
     def run(self) -> dict:
@@ -153,10 +163,12 @@ class PeerBench:
             for kind in ("plain", "stream"):
                 for c in self.concurrency:
                     for t in targets:
-                        self.measure(t, kind, c)
+                        if kind == "plain" or t.streams:
+                            self.measure(t, kind, c)
             _log("time to first chunk (own SSE client, c1)")
             for t in targets:
-                self.measure_sse(t)
+                if t.streams:
+                    self.measure_sse(t)
         finally:
             for server in servers:
                 server.stop()

@@ -54,12 +54,14 @@ class Peer:
     model = MODEL  # the body's model: every peer here maps the plain name to the fake
     auth = f"Bearer {UPSTREAM_KEY}"
     headers: dict[str, str] = {}
+    stream_headers: dict[str, str] = {}  # added to streamed requests only
     start_timeout = 90.0
 
     def __init__(self, home: Path = PEERS_HOME) -> None:
         self.home = home
         self.version = "unknown"
         self.proc: subprocess.Popen | None = None
+        self.stream_error = ""  # set by start() when plain requests work and streamed ones do not
 
     # --- to override --------------------------------------------------------------------------
 
@@ -87,25 +89,27 @@ class Peer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise PeerUnavailable(f"exited with {self.proc.returncode} at start: {_tail(self.log_path)}")
-            last = self.probe()
+            last = self.probe(stream=False)
             if not last:
+                # Up. A peer that answers plain requests but not streams is measured for plain
+                # ones; its stream failure is kept as the reason for the missing stream rows.
+                self.stream_error = self.probe(stream=True)
                 return self
             time.sleep(0.25)
         self.stop()
         raise PeerUnavailable(f"not answering a chat request after {self.start_timeout:.0f} s: {last}")
 
-    def probe(self) -> str:
-        """One plain and one streamed chat request; '' when both came back as the fake sent them."""
+    def probe(self, stream: bool) -> str:
+        """One chat request; '' when it came back as the fake sent it, else what went wrong."""
         hdrs = {"authorization": self.auth, "content-type": "application/json", **self.headers}
+        if stream:
+            hdrs.update({"accept": SSE, **self.stream_headers})
         try:
-            r = httpx.post(self.url + CHAT, headers=hdrs, content=request_body(self.model, False), timeout=5)
-            if r.status_code != 200 or b"benchmark" not in r.content:
-                return f"plain: HTTP {r.status_code} {r.text[:200]}"
-            r = httpx.post(self.url + CHAT, headers={**hdrs, "accept": SSE}, content=request_body(self.model, True), timeout=5)
-            if r.status_code != 200 or b"[DONE]" not in r.content:
-                return f"stream: HTTP {r.status_code} {r.text[:200]}"
+            r = httpx.post(self.url + CHAT, headers=hdrs, content=request_body(self.model, stream), timeout=10)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
+        if r.status_code != 200 or (b"[DONE]" if stream else b"benchmark") not in r.content:
+            return f"{'streamed' if stream else 'plain'} request: HTTP {r.status_code} {r.text[:200]}"
         return ""
 
     def pids(self) -> list[int]:
@@ -164,7 +168,7 @@ class HAProxy(Peer):
                 _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "haproxy"], log, 600, env)
         r = subprocess.run(["haproxy", "-v"], capture_output=True, text=True)
         first = (r.stdout or r.stderr).splitlines()[0] if (r.stdout or r.stderr) else ""
-        return first.split(" - ")[0].replace("HAProxy version ", "") or "unknown"
+        return first.replace("HAProxy version ", "").split(" ")[0] or "unknown"
 
     def command(self, port: int, upstream_url: str, workdir: Path) -> tuple[list[str], dict[str, str]]:
         up = upstream_url.removeprefix("http://")
@@ -196,6 +200,16 @@ backend fake
 
 class LiteLLM(Peer):
     name = "litellm"
+    # Its OpenAI client sends Accept: application/json even for streams; the fake routes on this
+    # header instead, which LiteLLM forwards (forward_client_headers_to_llm_api).
+    stream_headers = {"x-bench-stream": "1"}
+    start_timeout = 240.0  # imports for half a minute or more on a loaded machine
+
+    def __init__(self, home: Path = PEERS_HOME) -> None:
+        super().__init__(home)
+        # It refuses to start without a strong master key; a fresh one per run, never printed.
+        self.master_key = "sk-" + os.urandom(24).hex()
+        self.auth = f"Bearer {self.master_key}"
 
     @property
     def venv(self) -> Path:
@@ -227,12 +241,16 @@ model_list:
       api_key: {UPSTREAM_KEY}
 litellm_settings:
   telemetry: false
+  forward_client_headers_to_llm_api: true
+general_settings:
+  forward_client_headers_to_llm_api: true
 """)
         env = {
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
             "LITELLM_LOG": "ERROR",
             "LITELLM_TELEMETRY": "False",
             "DISABLE_SCHEMA_UPDATE": "True",
+            "LITELLM_MASTER_KEY": self.master_key,
         }
         argv = [str(self.venv / "bin" / "litellm"), "--config", str(conf), "--host", "127.0.0.1",
                 "--port", str(port), "--num_workers", "1"]
@@ -284,7 +302,10 @@ class Portkey(Peer):
 
     def start(self, port: int, upstream_url: str) -> "Peer":
         # Portkey calls the provider named in the request's headers at the host given there.
-        self.headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": f"{upstream_url}/v1"}
+        # It sends ``Accept: */*`` upstream unless told to forward the client's; the fake picks a
+        # stream by that header (real providers go by the body), so it is forwarded.
+        self.headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": f"{upstream_url}/v1",
+                        "x-portkey-forward-headers": "accept"}
         return super().start(port, upstream_url)
 
     def command(self, port: int, upstream_url: str, workdir: Path) -> tuple[list[str], dict[str, str]]:

@@ -124,6 +124,17 @@ def test_results_show_ratios_and_the_failed_peer(tmp_path) -> None:
     assert "| haproxy 2.6.12, 1 thread | 30,000 |" in table
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # A peer that answers plain requests but fails streamed ones: its stream figures are missing
+    # with the reason, in the table and in the stream targets.
+    meta["peers"]["portkey"] = {"status": "measured", "version": "1.15.2", "streams": "failed: HTTP 500"}
+    rows += [_row("portkey", "plain", c, 500, 9.0, 90.0) for c in (1, 64, 256)]
+    again = peer_report.write({"meta": meta, "rows": rows}, tmp_path / "again")
+    table = again[1].read_text()
+    assert "**portkey: streams not measured** — failed: HTTP 500" in table
+    by = {t["target"]: t for t in msgspec.json.decode(again[0].read_bytes())["targets"]}
+    assert by["LLMG / Portkey, plain c64 req/s"]["measured"] == pytest.approx(12) and by["LLMG / Portkey, plain c64 req/s"]["met"]
+    assert by["LLMG / Portkey, stream c64 req/s"]["met"] is None and "portkey streams failed" in by["LLMG / Portkey, stream c64 req/s"]["note"]
+
     readme = tmp_path / "README.md"
     readme.write_text("head\n<!-- peers:start -->\nold\n<!-- peers:end -->\ntail\n")
     assert peer_report.update_readme(readme, saved)
