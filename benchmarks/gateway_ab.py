@@ -49,16 +49,20 @@ def main(argv: list[str] | None = None) -> int:
                  "B": Gateway(free_port(), upstream.url, transport=args.transport, root=ROOT).start()}
         rps: dict[str, list[float]] = {"A": [], "B": []}
         p50: dict[str, list[float]] = {"A": [], "B": []}
+        # CPU seconds per 1,000 requests: steadier than req/s when other jobs share the cores.
+        cpu: dict[str, list[float]] = {"A": [], "B": []}
         try:
             for gw in sides.values():
                 tools.wrk(gw.url + CHAT, body, f"Bearer {GATEWAY_TOKEN}", args.concurrency, 1, "text/event-stream" if stream else "")
             for r in range(args.rounds):
                 for name in ("AB" if r % 2 == 0 else "BA"):
+                    cpu0 = sides[name].cpu_seconds()
                     res = tools.wrk(sides[name].url + CHAT, body, f"Bearer {GATEWAY_TOKEN}", args.concurrency,
                                     args.duration, "text/event-stream" if stream else "")
+                    cpu[name].append((sides[name].cpu_seconds() - cpu0) / max(1, res["requests"]) * 1000)
                     rps[name].append(res["rps"])
                     p50[name].append(res["p50_ms"])
-                    print(f"round {r + 1} {name}: {res['rps']:8.0f} req/s  p50 {res['p50_ms']:.3f} ms  "
+                    print(f"round {r + 1} {name}: {res['rps']:8.0f} req/s  CPU {cpu[name][-1]:.3f} s/1k  p50 {res['p50_ms']:.3f} ms  "
                           f"p99 {res['p99_ms']:.3f} ms  errors {res['errors']}", file=sys.stderr, flush=True)
         finally:
             for gw in sides.values():
@@ -68,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.kind} c{args.concurrency}: A median {statistics.median(rps['A']):.0f} req/s, "
           f"B median {statistics.median(rps['B']):.0f} req/s; B/A per round "
           + ", ".join(f"{x:.3f}" for x in ratios) + f"; median {statistics.median(ratios):.3f}; "
-          f"p50 A {statistics.median(p50['A']):.3f} ms, B {statistics.median(p50['B']):.3f} ms")
+          f"p50 A {statistics.median(p50['A']):.3f} ms, B {statistics.median(p50['B']):.3f} ms; "
+          f"CPU s/1k A {statistics.median(cpu['A']):.3f}, B {statistics.median(cpu['B']):.3f} "
+          f"(B/A {statistics.median(cpu['B']) / statistics.median(cpu['A']):.3f})")
     return 0
 
 

@@ -82,6 +82,14 @@ def _f(v, nd: int = 2) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def _tail(row: dict | None) -> str:
+    if row is None:
+        return "– / –"
+    if not row["requests"]:
+        return "none finished"  # every request still in flight when the measurement ended
+    return f"{row['p50_ms']:,.1f} / {row['p99_ms']:,.1f}"
+
+
 def _names(data: dict) -> list[str]:
     seen: list[str] = []
     for r in data["rows"]:
@@ -138,9 +146,7 @@ def markdown(data: dict) -> str:
         for c in conc:
             if c <= 64:
                 continue
-            p, s = _row(rows, name, "plain", c), _row(rows, name, "stream", c)
-            tails += (f"{_f(p and p['p50_ms'], 1)} / {_f(p and p['p99_ms'], 1)}; "
-                      f"{_f(s and s['p50_ms'], 1)} / {_f(s and s['p99_ms'], 1)} | ")
+            tails += "; ".join(_tail(_row(rows, name, kind, c)) for kind in ("plain", "stream")) + " | "
         errors = sum(r["errors"] for r in rows if r["target"] == name)
         lines.append(
             f"| {_label(name, meta)} | {_f(_get(rows, name, 'plain', 64, 'rps'), 0)} | {_f(_get(rows, name, 'stream', 64, 'rps'), 0)} "
