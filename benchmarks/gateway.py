@@ -35,7 +35,9 @@ models = ["gpt-4o"]
 
 
 class Gateway:
-    def __init__(self, port: int, upstream_url: str, workers: int = 1, transport: str = "aiohttp") -> None:
+    def __init__(self, port: int, upstream_url: str, workers: int = 1, transport: str = "aiohttp",
+                 root: Path = ROOT) -> None:
+        self.root = root  # the source tree to run (an A/B runs an older one beside this one)
         self.port = port
         self.workers = workers
         self.transport = transport
@@ -48,7 +50,7 @@ class Gateway:
         conf.write_text(self._config)
         self.log = Path(self._dir.name) / "gateway.log"
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LLMG_CONFIG"}
-        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONPATH"] = str(self.root)
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmg", "serve", "--config", str(conf), "--port", str(self.port),

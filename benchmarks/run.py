@@ -233,6 +233,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="results directory (default benchmarks/results/tmp/, untracked)")
     p.add_argument("--commit-results", action="store_true",
                    help="write the tracked benchmarks/results/ and update the README's table")
+    # --- peers: LLMG against haproxy, LiteLLM and Portkey; see benchmarks/peer_bench.py
+    p.add_argument("--peers", action="store_true",
+                   help="instead of the suite: LLMG, haproxy, LiteLLM and Portkey in front of the same fake, same run")
+    p.add_argument("--peer-names", default="", help="comma-separated peers for --peers (default: haproxy,litellm,portkey)")
     args = p.parse_args(argv)
     # A run only rewrites tracked files when asked to: by default it lands in an ignored folder.
     if args.out is None:
@@ -248,6 +252,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.peers:
+        from . import peer_bench
+
+        return peer_bench.main(args)
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport

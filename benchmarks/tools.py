@@ -60,9 +60,11 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def wrk(url: str, body_file: Path, auth: str, concurrency: int, duration: float, accept: str = "") -> dict:
+def wrk(url: str, body_file: Path, auth: str, concurrency: int, duration: float, accept: str = "",
+        headers: dict[str, str] | None = None) -> dict:
     threads = 1 if concurrency < 64 else 2
-    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": auth, "BENCH_ACCEPT": accept}
+    env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": auth, "BENCH_ACCEPT": accept,
+           "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in (headers or {}).items())}
     cmd = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
            "-s", str(WRK_SCRIPT), url]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60)

@@ -64,6 +64,8 @@ http {{
             }}
             # The gateway asks for SSE with this header; direct requests send it too (same request).
             if ($http_accept ~ "text/event-stream") {{ rewrite ^ /stream last; }}
+            # A peer that always sends Accept: application/json (LiteLLM) forwards this header instead.
+            if ($http_x_bench_stream = "1") {{ rewrite ^ /stream last; }}
             default_type application/json;
             {delay}
             {plain}

@@ -21,6 +21,7 @@ from .request_id import request_id
 from .routes import group
 from .routing import ModelResolver
 from .routing.build import build_groups
+from .signal_dispatch import GatewaySanic
 from .transports import open_configured, response_timeout
 
 log = logging.getLogger("llmg")
@@ -62,7 +63,8 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     config = loaded.config
     server = config.server
     resolved = plan if plan is not None else registry.plan(loaded)
-    app = Sanic(name or f"llmg{next(_names)}", configure_logging=False)
+    # GatewaySanic: Sanic with the per-request auth signal dispatched cheaply (signal_dispatch.py).
+    app = GatewaySanic(name or f"llmg{next(_names)}", configure_logging=False)
     app.config.update(
         REQUEST_MAX_SIZE=server.max_body_bytes,
         REQUEST_TIMEOUT=server.request_timeout,

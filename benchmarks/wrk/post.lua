@@ -2,6 +2,7 @@
 -- with the figures the suite parses (latency in microseconds). Configured from the environment:
 --   BENCH_BODY_FILE  path of the request body      BENCH_AUTH    Authorization header value
 --   BENCH_ACCEPT     optional Accept header (text/event-stream for the streamed scenarios)
+--   BENCH_HEADERS    optional extra headers, one "Name: value" per line (peers that route by header)
 local f = assert(io.open(os.getenv("BENCH_BODY_FILE"), "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
@@ -11,6 +12,13 @@ wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
 local accept = os.getenv("BENCH_ACCEPT")
 if accept and accept ~= "" then
   wrk.headers["Accept"] = accept
+end
+local extra = os.getenv("BENCH_HEADERS")
+if extra and extra ~= "" then
+  for line in extra:gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then wrk.headers[name] = value end
+  end
 end
 
 done = function(summary, latency, requests)

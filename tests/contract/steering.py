@@ -43,5 +43,5 @@ def _clamp_to_mock(body: dict[str, Any]) -> None:
     inputs = body.get("input")
     count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
     dims = body.get("dimensions")
-    if isinstance(dims, int) and dims * count > mock.MAX_EMBEDDING_VALUES:
+    if isinstance(dims, (int, float)) and not isinstance(dims, bool) and dims * count > mock.MAX_EMBEDDING_VALUES:
         body["dimensions"] = max(1, mock.MAX_EMBEDDING_VALUES // count)
