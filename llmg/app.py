@@ -12,13 +12,11 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors
+from . import auth, cors, errors, lifecycle, runtime
 from .config import LoadedConfig
-from .model_list import ModelDirectory
 from .providers import registry
 from .request_id import request_id
 from .routes import group
-from .routing import Router
 from .transport import open_transport
 
 log = logging.getLogger("llmg")
@@ -67,11 +65,11 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     )
     app.ctx.loaded = loaded
     app.ctx.plan = resolved
-    app.ctx.router = Router({}, config.aliases)
     app.blueprint(group)
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
-    auth.install(app, auth.GatewayAuth(server.auth))
+    auth.install(app)
+    lifecycle.install(app, loaded)
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:
@@ -80,16 +78,13 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
         app.ctx.transport = open_transport(server.transport, server.pool_size)
-        providers = registry.instantiate(resolved.registered, app.ctx.transport)
-        app.ctx.router = Router(providers, config.aliases)
-        app.ctx.models = ModelDirectory(providers)
-        app.ctx.models.start()
+        # Everything reloadable hangs off one runtime object; a reload replaces it whole.
+        app.ctx.runtime = runtime.build(loaded, resolved, app.ctx.transport, generation=1)
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
-        await app.ctx.models.stop()
-        for provider in app.ctx.router.providers.values():
-            await provider.aclose()
+        await app.ctx.lifecycle.close()
+        await app.ctx.runtime.aclose()
         await app.ctx.transport.aclose()
 
     return app

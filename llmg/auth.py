@@ -15,14 +15,10 @@ matches anything: an unset variable must not turn into an open door.
 from __future__ import annotations
 
 import hmac
-import logging
-
 from sanic import Request, Sanic
 
 from .config import AuthConfig
 from .errors import AuthenticationError
-
-log = logging.getLogger("llmg.auth")
 
 
 class GatewayAuth:
@@ -51,18 +47,18 @@ class GatewayAuth:
         return matched
 
 
-def install(app: Sanic, auth: GatewayAuth) -> None:
-    if auth.unusable:
-        log.warning(
-            "server.auth.keys: %d key(s) are empty or refer to an unset variable and will never match",
-            auth.unusable,
-        )
-    if not auth.enabled:
-        return
+def install(app: Sanic) -> None:
+    """Guard every non-public route with the gateway auth of the request's runtime.
+
+    The auth settings live on the reloadable runtime (llmg/runtime.py), so this one handler serves
+    every config: a reload that adds a key or turns auth off takes effect for the next request.
+    Reading the runtime here also pins it for the rest of the request.
+    """
+    from .runtime import current
 
     @app.signal("http.routing.after")
     async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
         if getattr(route.ctx, "public", False):
             return
-        if not auth.allows(request.headers.get("authorization")):
+        if not current(request).auth.allows(request.headers.get("authorization")):
             raise AuthenticationError()

@@ -39,6 +39,7 @@ STRUCTS: tuple[type, ...] = (
     api.ModelList,
     api.Model,
     api.Health,
+    api.Readiness,
     ErrorResponse,
 )
 
@@ -189,6 +190,8 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
           "anthropic does not support embeddings", "not_supported", "not_supported"),
     502: ("BadGateway", "The provider failed (5xx) or could not be reached.",
           "openai: upstream error (HTTP 503)", "provider_error", "upstream_error"),
+    503: ("ServiceUnavailable", "The gateway is not ready (starting or draining), or is shutting down and ended the request.",
+          "Not ready: draining (shutting down)", "service_unavailable", "not_ready"),
     504: ("GatewayTimeout", "The provider did not answer within its timeout.",
           "openai: upstream timed out", "timeout_error", "upstream_timeout"),
 }
@@ -275,6 +278,17 @@ def _paths() -> dict[str, Any]:
                 "description": "The only route without gateway auth.",
                 "security": [],
                 "responses": {"200": _ok("Health", "The gateway is up."), **_errors(*_ANY)},
+            }
+        },
+        "/health/ready": {
+            "get": {
+                "operationId": "ready",
+                "tags": ["gateway"],
+                "summary": "Readiness check",
+                "description": "No gateway auth, like `/health`. 200 once the upstream transport is open and the "
+                "config is loaded; 503 while starting and from the first moment of a drain (SIGTERM).",
+                "security": [],
+                "responses": {"200": _ok("Readiness", "The worker takes traffic."), **_errors(503, *_ANY)},
             }
         },
         "/v1/models": {

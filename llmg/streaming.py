@@ -135,6 +135,9 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes]) -> None:
     error event followed by ``[DONE]``. If the client goes away, Sanic cancels this task; the
     cancellation closes ``chunks`` (and with it the upstream request) on the way out.
     """
+    lifecycle = getattr(request.app.ctx, "lifecycle", None)
+    if lifecycle is not None:  # registered as an open stream, so that a drain can end it cleanly
+        chunks = lifecycle.track(chunks)
     response = await request.respond(content_type="text/event-stream", headers=_SSE_HEADERS)
     assert response is not None
     ended = False

@@ -10,6 +10,7 @@ from sanic import HTTPResponse, Request
 from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
+from ..runtime import current
 from ..schemas.decode import decode
 
 T = TypeVar("T")
@@ -32,7 +33,7 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     require_json(request)
     raw = request.body
     body = decode(raw, decoder)
-    provider, model, full = request.app.ctx.router.resolve(body.model)  # type: ignore[attr-defined]
+    provider, model, full = current(request).router.resolve(body.model)
     return provider, Call(raw, body, full, model, request_id(request))  # type: ignore[arg-type]
 
 

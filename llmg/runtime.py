@@ -1,0 +1,73 @@
+"""One worker's live configuration as a single immutable object, swapped whole on reload.
+
+Everything a request needs that comes from ``llmg.toml`` (the config, gateway auth, the provider
+adapters, aliases and routes, the model directory) hangs off one ``Runtime``. The worker keeps the
+current one at ``app.ctx.runtime``; a reload builds a new one off to the side and replaces it with
+one attribute assignment, so a request never sees half of an old config and half of a new one.
+
+A request pins the runtime it started with (``current(request)``, called first by the auth signal):
+it keeps using that one to the end even if a reload lands in the middle.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sanic import Request
+
+from .auth import GatewayAuth
+from .config import LoadedConfig
+from .model_list import ModelDirectory
+from .providers import registry
+from .providers.base import Provider
+from .routing import Router
+from .transport import Transport
+
+log = logging.getLogger("llmg.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    loaded: LoadedConfig
+    plan: registry.Plan
+    auth: GatewayAuth
+    router: Router
+    models: ModelDirectory
+    generation: int  # 1 at start, +1 per successful reload: shows in /health/ready
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self.router.providers
+
+    async def aclose(self) -> None:
+        """Release what this runtime opened (not the transport: that belongs to the worker)."""
+        await self.models.stop()
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception:  # one adapter's failure to close must not keep the others open
+                log.warning("provider %s did not close cleanly", provider.name, exc_info=True)
+
+
+def build(loaded: LoadedConfig, plan: registry.Plan, transport: Transport, generation: int) -> Runtime:
+    """A complete runtime for a validated config; starts its model directory's refresh task."""
+    gate = GatewayAuth(loaded.config.server.auth)
+    if gate.unusable:
+        log.warning(
+            "server.auth.keys: %d key(s) are empty or refer to an unset variable and will never match",
+            gate.unusable,
+        )
+    providers = registry.instantiate(plan.registered, transport)
+    models = ModelDirectory(providers)
+    models.start()
+    return Runtime(loaded, plan, gate, Router(providers, loaded.config.aliases), models, generation)
+
+
+def current(request: Request) -> Runtime:
+    """The runtime this request runs on: the worker's current one, pinned at the first call."""
+    ctx = request.ctx
+    runtime = getattr(ctx, "runtime", None)
+    if runtime is None:
+        runtime = ctx.runtime = request.app.ctx.runtime
+    return runtime
