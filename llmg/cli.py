@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, LoadedConfig, load
@@ -44,9 +48,6 @@ def build_app(path: str | None, host: str | None, port: int | None, workers: int
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from sanic import Sanic
-    from sanic.worker.loader import AppLoader
-
     try:
         loaded = _load(args.config, args.host, args.port, args.workers)
         plan = registry.plan(loaded)
@@ -63,6 +64,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loaded.source, ", ".join(sorted(plan.registered)) or "none",
     )
     run_options = dict(host=server.host, port=server.port, access_log=server.access_log, motd=False, backlog=server.backlog)
+    with pid_file(args.pid_file or server.pid_file):
+        return _run(args, loaded, plan, run_options)
+
+
+def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, run_options: dict) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    server = loaded.config.server
     if server.workers == 1:
         from .app import create_app
 
@@ -73,6 +83,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = loader.load()
     app.prepare(workers=server.workers, **run_options)
     Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+# --- lifecycle: pid file and `llmg reload` (llmg/lifecycle.py) ---------------------------------
+
+
+@contextmanager
+def pid_file(path: str) -> Iterator[None]:
+    """Write our pid to ``path`` (if set) for `llmg reload`, and remove it when the server exits."""
+    if not path:
+        yield
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f"{os.getpid()}\n", encoding="ascii")
+    try:
+        yield
+    finally:
+        try:
+            if target.read_text(encoding="ascii").strip() == str(os.getpid()):
+                target.unlink()
+        except OSError:
+            pass
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Send SIGHUP to the server named by --pid-file, or by server.pid_file of --config."""
+    path = args.pid_file
+    if not path:
+        try:
+            path = load(args.config).config.server.pid_file
+        except ConfigError as exc:
+            print(f"llmg: {exc}", file=sys.stderr)
+            return 2
+    if not path:
+        print("llmg: no pid file: pass --pid-file, or set server.pid_file in the config", file=sys.stderr)
+        return 2
+    try:
+        pid = int(Path(path).read_text(encoding="ascii").strip())
+        os.kill(pid, signal.SIGHUP)
+    except FileNotFoundError:
+        print(f"llmg: {path}: no such pid file (is the server running?)", file=sys.stderr)
+        return 1
+    except ValueError:
+        print(f"llmg: {path}: does not hold a pid", file=sys.stderr)
+        return 1
+    except ProcessLookupError:
+        print(f"llmg: {path}: no process {pid} (stale pid file)", file=sys.stderr)
+        return 1
+    except PermissionError:
+        print(f"llmg: not allowed to signal process {pid}", file=sys.stderr)
+        return 1
+    print(f"llmg: sent SIGHUP to {pid}; the server logs whether the new config was accepted")
     return 0
 
 
@@ -115,7 +178,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--pid-file", help="write the server's pid here, for `llmg reload` (default: server.pid_file)")
     serve.set_defaults(func=cmd_serve)
+
+    reload = sub.add_parser("reload", help="re-read the config of a running server (sends it SIGHUP)")
+    reload.add_argument("--pid-file", help="the server's pid file (default: server.pid_file of --config)")
+    reload.add_argument("--config", help="config whose server.pid_file names the pid file")
+    reload.set_defaults(func=cmd_reload)
 
     check = sub.add_parser("check-config", help="validate the config and show which providers register")
     check.add_argument("--config", help="path to llmg.toml (default: $LLMG_CONFIG, ./llmg.toml, built-in)")

@@ -125,6 +125,9 @@ class Lifecycle:
             except Exception as exc:  # a bug must not take the worker down with it
                 log.error("reload failed, the previous config keeps serving: %s", type(exc).__name__, exc_info=True)
                 return False
+            # --host/--port/--workers given on the command line still stand (and need a restart anyway).
+            for name in ("host", "port", "workers"):
+                setattr(loaded.config.server, name, getattr(self.started_config.server, name))
             old: rt.Runtime = self.app.ctx.runtime
             new = rt.build(loaded, plan, self.app.ctx.transport, old.generation + 1)
             self.app.ctx.runtime = new  # the swap: one assignment; new requests pin `new`

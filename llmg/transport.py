@@ -131,7 +131,10 @@ class AiohttpTransport:
     async def stream(self, method, url, *, headers, body=None, timeout, provider) -> UpstreamStream:
         _, streaming = self._timeout(timeout)
         try:
-            resp = await self._session.request(method, url, data=body, headers=headers, timeout=streaming)
+            # sock_read bounds each read only: headers dripped a byte at a time would never time
+            # out. The whole wait for the headers is bounded too (tests/faults).
+            async with asyncio.timeout(timeout.total):
+                resp = await self._session.request(method, url, data=body, headers=headers, timeout=streaming)
         except asyncio.TimeoutError:
             raise _timed_out(provider) from None
         except (self._aiohttp.ClientError, OSError) as exc:
@@ -226,8 +229,9 @@ class HttpxTransport:
         _, streaming = self._timeout(timeout)
         request = self._client.build_request(method, url, content=body, headers=headers, timeout=streaming)
         try:
-            resp = await self._client.send(request, stream=True)
-        except self._httpx.TimeoutException:
+            async with asyncio.timeout(timeout.total):  # as for aiohttp: bound the wait for the headers
+                resp = await self._client.send(request, stream=True)
+        except (asyncio.TimeoutError, self._httpx.TimeoutException):
             raise _timed_out(provider) from None
         except (self._httpx.HTTPError, OSError) as exc:
             raise _unavailable(provider, exc) from None
