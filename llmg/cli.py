@@ -64,6 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loaded.source, ", ".join(sorted(plan.registered)) or "none",
     )
     run_options = dict(host=server.host, port=server.port, access_log=server.access_log, motd=False, backlog=server.backlog)
+    from .protocol import GatewayHttpProtocol  # request_timeout bounds the whole request (slow-loris)
+
+    run_options["protocol"] = GatewayHttpProtocol
     with pid_file(args.pid_file or server.pid_file):
         return _run(args, loaded, plan, run_options)
 
