@@ -173,6 +173,7 @@ class Lifecycle:
 
     def started(self) -> None:
         self.ready = True
+        self.draining = False  # an embedded app (tests) may be started again after a stop
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.on_sighup)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / not Unix

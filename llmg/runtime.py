@@ -27,7 +27,7 @@ from .transport import Transport
 log = logging.getLogger("llmg.runtime")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity, not field, equality: hashable, cheap
 class Runtime:
     loaded: LoadedConfig
     plan: registry.Plan

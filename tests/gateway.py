@@ -70,6 +70,11 @@ class GatewayProcess:
         self.stop()
         raise RuntimeError(f"gateway did not become healthy:\n{self.output()}")
 
+    # --- lifecycle tests: rewrite the config of a running gateway, then reload it ---
+    @property
+    def config_path(self) -> Path:
+        return Path(self._dir.name) / "gateway.toml"
+
     def output(self) -> str:
         self._log_file.flush()
         return self.log.read_text(errors="replace")

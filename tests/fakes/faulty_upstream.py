@@ -5,7 +5,7 @@ stop after them, drip bytes, drop the connection mid-body. The request's ``model
 gateway strips its provider prefix) picks the behaviour:
 
     ok               a normal answer (plain JSON, or 3 SSE events + [DONE] when stream=true)
-    slow-N-MS        a stream of N events, MS milliseconds apart, then [DONE]
+    slow-N-MS        a stream of N events, MS milliseconds apart, then [DONE] (plain: the answer after N*MS)
     forever          a stream that never ends (an event every 200 ms)
     silent           reads the request, never answers
     headers-only     sends the status line and headers, then nothing
@@ -185,6 +185,12 @@ class FaultyUpstream:
                 await send(_chunked(chunk_event(i)))
                 i += 1
                 await asyncio.sleep(0.2)
+        if model.startswith("slow-") and not stream:  # the same time, then one complete answer
+            _, count, ms = model.split("-")
+            await asyncio.sleep(int(count) * int(ms) / 1000)
+            body = json.dumps(_COMPLETION).encode()
+            await send(_head(200, "application/json", len(body)) + body)
+            return
         if model.startswith("slow-"):
             _, count, ms = model.split("-")
             await send(_head(200, "text/event-stream"))
