@@ -2,6 +2,7 @@
 
     python -m benchmarks.run            # full run (a few minutes)
     python -m benchmarks.run --quick    # short durations, smaller soak: a smoke run of everything
+    python -m benchmarks.run --soak 30  # only the leak soak: 30 minutes of mixed traffic (benchmarks/soak.py)
 
 Every scenario sends the same request with the same tool to the fake upstream directly and through
 the gateway, in the same run, so the "added" figures are gateway minus direct under the same load.
@@ -228,7 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transports", default="", help="comma-separated transports for the bake-off (default: all)")
     p.add_argument("--delay-ms", type=int, default=0, help="fake upstream delay before answering")
     p.add_argument("--out", default=str(RESULTS), help="results directory")
+    # --- soak (benchmarks/soak.py): leaks over time, instead of the throughput suite ---
+    p.add_argument("--soak", type=float, metavar="MINUTES", help="run only the leak soak for MINUTES (e.g. 30)")
+    p.add_argument("--soak-rate", type=float, default=50.0, help="soak requests per second (default 50)")
+    p.add_argument("--soak-every", type=float, default=5.0, help="seconds between soak samples (default 5)")
     args = p.parse_args(argv)
+    if args.soak:
+        from . import soak
+
+        return soak.main(args.soak, args.soak_rate, args.soak_every, Path(args.out))
     if args.transport is None:
         from llmg.config import ServerConfig
 
