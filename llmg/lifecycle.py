@@ -12,7 +12,8 @@
 - **Drain**: Sanic stops accepting and waits for open connections up to its graceful timeout,
   which we set to ``drain_timeout`` plus a margin. Each response written during the drain says
   ``connection: close``. Streams still open at ``drain_timeout`` are cut here, on purpose, with an
-  error event and ``[DONE]``, so no client sees a stream end without a terminator.
+  error event and ``[DONE]``, so no client sees a stream end without a terminator; a request
+  still waiting for a complete answer then gets a 503 envelope (llmg/protocol.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sanic import HTTPResponse, Request, Sanic
 from . import runtime as rt
 from .config import ConfigError, LoadedConfig, load
 from .errors import ShuttingDown
+from .protocol import cut_waiting
 from .providers import registry
 
 log = logging.getLogger("llmg.lifecycle")
@@ -196,6 +198,12 @@ class Lifecycle:
             cut = self.cut_streams()
             if cut:
                 log.warning("drain timeout: ended %d stream(s) with an error event", cut)
+            waiting = cut_waiting(lambda: ShuttingDown(
+                "The gateway is restarting and could not finish this request within its drain timeout; retry it",
+                code="server_shutting_down",
+            ))
+            if waiting:
+                log.warning("drain timeout: answered %d unfinished request(s) with 503", waiting)
 
         self._spawn(deadline())
 

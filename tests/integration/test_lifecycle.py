@@ -111,6 +111,33 @@ def test_sigterm_during_20_open_streams(start_gateway, upstream) -> None:
     assert upstream.wait_idle(10)  # the cut streams' upstream connections were closed as well
 
 
+def test_sigterm_answers_unfinished_plain_requests_with_a_503(start_gateway, upstream) -> None:
+    """A complete answer that arrives within the drain is delivered; one still waiting for its
+    provider at the deadline gets a 503 envelope instead of a dropped connection."""
+    gateway = start_gateway(_config(upstream))
+    results: dict[str, httpx.Response | Exception] = {}
+
+    def call(name: str, model: str) -> None:
+        try:
+            results[name] = _chat(gateway.url, "key-a", model)
+        except Exception as exc:  # noqa: BLE001
+            results[name] = exc
+
+    threads = [threading.Thread(target=call, args=("quick", "faulty/slow-10-100")),  # 1 s
+               threading.Thread(target=call, args=("stuck", "faulty/slow-100-100"))]  # 10 s > DRAIN
+    for t in threads:
+        t.start()
+    assert _wait(lambda: upstream.busy >= 2, 10)
+    gateway.proc.send_signal(signal.SIGTERM)
+    assert gateway.proc.wait(DRAIN + 20) == 0
+    for t in threads:
+        t.join(10)
+    quick, stuck = results["quick"], results["stuck"]
+    assert isinstance(quick, httpx.Response) and quick.status_code == 200, quick
+    assert isinstance(stuck, httpx.Response) and stuck.status_code == 503, stuck
+    assert stuck.json()["error"]["code"] == "server_shutting_down"
+
+
 def test_sigterm_with_two_workers_exits_0_and_leaves_no_worker(start_gateway, upstream) -> None:
     gateway = start_gateway(_config(upstream), workers=2)
     worker_pids = _children(gateway.proc.pid)
