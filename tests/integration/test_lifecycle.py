@@ -76,10 +76,12 @@ def _chat(url: str, key: str, model: str = "smart") -> httpx.Response:
 # --- drain -------------------------------------------------------------------------------------
 
 
-def test_sigterm_during_20_open_streams(start_gateway, upstream) -> None:
+def test_sigterm_during_20_open_streams(start_gateway, upstream, tmp_path) -> None:
     """Ten streams finish within the drain and arrive whole; ten never end and are cut at the
-    drain timeout with an error event + [DONE]; the process exits 0."""
-    gateway = start_gateway(_config(upstream))
+    drain timeout with an error event + [DONE]; the process exits 0 and removes its pid file."""
+    pid_file = tmp_path / "llmg.pid"
+    gateway = start_gateway(_config(upstream, pid_file))
+    assert pid_file.read_text().strip() == str(gateway.proc.pid)
     results: list[dict] = [{} for _ in range(20)]
     started = [threading.Event() for _ in range(20)]
     threads = []
@@ -98,6 +100,7 @@ def test_sigterm_during_20_open_streams(start_gateway, upstream) -> None:
         t.join(10)
     assert code == 0, gateway.output()[-2000:]
     assert exited_after < DRAIN + 10, exited_after
+    assert not pid_file.exists()
     for i, result in enumerate(results):
         lines = result["lines"]
         assert "error" not in result, (i, result)
@@ -278,3 +281,30 @@ def test_reload_without_a_pid_file_says_so(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "llmg", "reload", "--pid-file", str(tmp_path / "none.pid")],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 1 and "no such pid file" in done.stderr
+
+
+def test_reload_finds_the_pid_file_through_the_config(tmp_path) -> None:
+    """`llmg reload --config FILE` signals the pid named by that file's server.pid_file."""
+    target = subprocess.Popen(
+        [sys.executable, "-c",
+         "import signal, sys, time\n"
+         "signal.signal(signal.SIGHUP, lambda *a: (print('got SIGHUP', flush=True), sys.exit(0)))\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(30)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert target.stdout.readline().strip() == "ready"
+        pid_file = tmp_path / "run" / "llmg.pid"
+        pid_file.parent.mkdir()
+        pid_file.write_text(f"{target.pid}\n")
+        config = tmp_path / "llmg.toml"
+        config.write_text(f'[server]\npid_file = "{pid_file}"\n[providers.mock]\n')
+        done = subprocess.run([sys.executable, "-m", "llmg", "reload", "--config", str(config)],
+                              capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        assert target.stdout.readline().strip() == "got SIGHUP"
+        assert target.wait(10) == 0
+    finally:
+        target.kill()
+        target.wait()
