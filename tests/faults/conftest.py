@@ -6,6 +6,7 @@ resolves in a few seconds; the assertions allow generous margins on top for a lo
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,13 @@ from tests.fakes.faulty_upstream import FaultyUpstream
 from tests.fakes.server import free_port
 from tests.faults.probe import Probe
 from tests.gateway import GatewayProcess
+
+# 2,000 idle client connections need 2,000 fds here and in the gateway (which inherits this limit):
+# raise the soft limit towards the hard one before the gateway starts.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft != resource.RLIM_INFINITY and _soft < 8192:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192 if _hard == resource.RLIM_INFINITY else min(8192, _hard), _hard))
+FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 UPSTREAM_TIMEOUT = 2.0
 REQUEST_TIMEOUT = 2.0

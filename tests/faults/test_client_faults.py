@@ -9,7 +9,9 @@ import re
 import socket
 import time
 
-from tests.faults.conftest import KEEP_ALIVE_TIMEOUT, REQUEST_TIMEOUT
+import pytest
+
+from tests.faults.conftest import FD_LIMIT, KEEP_ALIVE_TIMEOUT, REQUEST_TIMEOUT
 from tests.faults.helpers import chat
 
 BOUND = REQUEST_TIMEOUT + 6.0
@@ -164,6 +166,7 @@ def test_pipelined_requests_are_answered_in_order(probe, fault_gateway) -> None:
     probe.assert_back(base)
 
 
+@pytest.mark.skipif(FD_LIMIT != -1 and FD_LIMIT < 4500, reason="needs an open-file limit of 4,500 or more (ulimit -n)")
 def test_two_thousand_idle_keep_alive_connections(probe, fault_gateway) -> None:
     base = probe.read()
     count = 2000
