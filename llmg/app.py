@@ -1,7 +1,9 @@
 """The app factory: one Sanic app per worker, built from a validated config.
 
-Per-worker resources (the upstream transport, provider adapters, the model directory) live on
-``app.ctx`` and are opened in ``before_server_start`` and closed in ``after_server_stop``.
+Per-worker resources live on ``app.ctx``: the upstream transport, and the reloadable runtime
+(provider adapters, auth, aliases, the model directory: llmg/runtime.py), opened in
+``before_server_start`` and closed in ``after_server_stop``. Readiness, reload and drain are
+llmg/lifecycle.py's.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         FALLBACK_ERROR_FORMAT="json",
         MOTD=False,
     )
+    # The config as started; what requests use is app.ctx.runtime, which a reload replaces.
     app.ctx.loaded = loaded
     app.ctx.plan = resolved
     app.blueprint(group)
