@@ -141,6 +141,19 @@ def test_sigterm_answers_unfinished_plain_requests_with_a_503(start_gateway, ups
     assert stuck.json()["error"]["code"] == "server_shutting_down"
 
 
+def test_ctrl_c_drains_like_sigterm(start_gateway, upstream) -> None:
+    gateway = start_gateway(_config(upstream))
+    out: dict = {}
+    started = threading.Event()
+    t = threading.Thread(target=_stream, args=(gateway.url, "key-a", "faulty/slow-8-100", out, started))
+    t.start()
+    assert started.wait(10)
+    gateway.proc.send_signal(signal.SIGINT)
+    assert gateway.proc.wait(DRAIN + 20) == 0
+    t.join(10)
+    assert len(out["lines"]) == 9 and out["lines"][-1] == "data: [DONE]", out
+
+
 def test_sigterm_with_two_workers_exits_0_and_leaves_no_worker(start_gateway, upstream) -> None:
     gateway = start_gateway(_config(upstream), workers=2)
     worker_pids = _children(gateway.proc.pid)
@@ -246,7 +259,8 @@ def test_reload_adds_a_key_and_changes_an_alias_under_load(start_gateway, upstre
     streamer.start()
     try:
         time.sleep(0.5)
-        gateway.config_path.write_text(_config(upstream, pid_file, keys=["key-a", "key-b"], alias="faulty/slow-2-10"))
+        gateway.config_path.write_text(_config(upstream, pid_file, keys=["key-a", "key-b"], alias="faulty/slow-2-10",
+                                               extra="keep_alive_timeout = 20.0"))
         _reload(pid_file)
         # Every worker picks it up: new connections land on any of them.
         assert _wait(lambda: all(_chat(gateway.url, "key-b").status_code == 200 for _ in range(6))), gateway.output()[-2000:]
@@ -263,6 +277,7 @@ def test_reload_adds_a_key_and_changes_an_alias_under_load(start_gateway, upstre
     assert upstream.seen == ["slow-2-10"]  # the alias now points at the new target
     generation = _generation(gateway)
     assert generation >= 2
+    assert "reload: changes to keep_alive_timeout take effect only after a restart" in gateway.output()
 
     # An invalid file changes nothing: one clear log line, the previous config keeps serving.
     gateway.config_path.write_text(_config(upstream, pid_file, keys=["key-c"]) + "\n[server]\nbogus = 1\n")
