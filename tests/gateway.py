@@ -56,6 +56,9 @@ class GatewayProcess:
             env=env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            # Its own process group: Sanic's manager SIGKILLs the whole group of a worker it gives
+            # up on, which must not take pytest with it.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
