@@ -3,6 +3,7 @@
     python -m benchmarks.run                    # full run (a few minutes) -> benchmarks/results/tmp/
     python -m benchmarks.run --quick            # short durations, smaller soak: a smoke run of everything
     python -m benchmarks.run --commit-results   # -> the tracked benchmarks/results/ and the README table
+    python -m benchmarks.run --soak 30          # only the leak soak: 30 minutes of mixed traffic (benchmarks/soak.py)
 
 Every scenario sends the same request with the same tool to the fake upstream directly and through
 the gateway, in the same run, so the "added" figures are gateway minus direct under the same load.
@@ -237,6 +238,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peers", action="store_true",
                    help="instead of the suite: LLMG, haproxy, LiteLLM and Portkey in front of the same fake, same run")
     p.add_argument("--peer-names", default="", help="comma-separated peers for --peers (default: haproxy,litellm,portkey)")
+    # --- soak (benchmarks/soak.py): leaks over time, instead of the throughput suite ---
+    p.add_argument("--soak", type=float, metavar="MINUTES", help="run only the leak soak for MINUTES (e.g. 30)")
+    p.add_argument("--soak-rate", type=float, default=50.0, help="soak requests per second (default 50)")
+    p.add_argument("--soak-every", type=float, default=5.0, help="seconds between soak samples (default 5)")
     args = p.parse_args(argv)
     # A run only rewrites tracked files when asked to: by default it lands in an ignored folder.
     if args.out is None:
@@ -256,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import peer_bench
 
         return peer_bench.main(args)
+    if args.soak:
+        from . import soak
+
+        return soak.main(args.soak, args.soak_rate, args.soak_every, Path(args.out))
     tools.ensure_packages()
     data = Bench(args).run()
     data["meta"]["default_transport"] = args.transport

@@ -1,7 +1,9 @@
 """The app factory: one Sanic app per worker, built from a validated config.
 
-Per-worker resources (the upstream transport, provider adapters, the model directory) live on
-``app.ctx`` and are opened in ``before_server_start`` and closed in ``after_server_stop``.
+Per-worker resources live on ``app.ctx``: the upstream transport, and the reloadable runtime
+(provider adapters, auth, aliases, the model directory: llmg/runtime.py), opened in
+``before_server_start`` and closed in ``after_server_stop``. Readiness, reload and drain are
+llmg/lifecycle.py's.
 """
 
 from __future__ import annotations
@@ -12,15 +14,12 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors, hosts, limits, logs
+from . import auth, cors, errors, hosts, lifecycle, limits, logs, runtime
 from .config import LoadedConfig
 from .inbound import anthropic as inbound_anthropic
-from .model_directory import ModelDirectory
 from .providers import registry
 from .request_id import request_id
 from .routes import group
-from .routing import ModelResolver
-from .routing.build import build_groups
 from .signal_dispatch import GatewaySanic
 from .transports import open_configured, response_timeout
 
@@ -76,18 +75,19 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         FALLBACK_ERROR_FORMAT="json",
         MOTD=False,
     )
+    # The config as started; what requests use is app.ctx.runtime, which a reload replaces.
     app.ctx.loaded = loaded
     app.ctx.plan = resolved
-    app.ctx.resolver = ModelResolver({}, config.aliases)
     app.blueprint(group)
     hosts.install(app, server)  # DNS rebinding: first, so a foreign Host learns nothing else
     cors.install(app, server.cors_origins)
     app.error_handler.add(Exception, handle_error)
-    auth.install(app, auth.GatewayAuth(server.auth, config))
+    auth.install(app)
     if server.auth.enabled:
-        limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set
+        limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set (restart to change)
     if server.access_log:
         logs.install_access_log(app)
+    lifecycle.install(app, loaded)
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:
@@ -96,19 +96,13 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
         app.ctx.transport = open_configured(config)
-        providers = registry.instantiate(resolved.registered, app.ctx.transport)
-        # Routing groups: deployments with their own key/base_url get their own adapter, built here once.
-        app.ctx.deployment_adapters = registry.instantiate(resolved.deployments, app.ctx.transport)
-        groups = build_groups(config, providers, app.ctx.deployment_adapters)
-        app.ctx.resolver = ModelResolver(providers, config.aliases, groups)
-        app.ctx.models = ModelDirectory(providers, groups=list(groups))
-        app.ctx.models.start()
+        # Everything reloadable hangs off one runtime object; a reload replaces it whole.
+        app.ctx.runtime = runtime.build(loaded, resolved, app.ctx.transport, generation=1)
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
-        await app.ctx.models.stop()
-        for provider in [*app.ctx.resolver.providers.values(), *app.ctx.deployment_adapters.values()]:
-            await provider.aclose()
+        await app.ctx.lifecycle.close()
+        await app.ctx.runtime.aclose()
         await app.ctx.transport.aclose()
 
     return app

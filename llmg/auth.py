@@ -17,7 +17,6 @@ into an open door.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from sanic import Request, Sanic
@@ -25,8 +24,6 @@ from sanic import Request, Sanic
 from .config import AuthConfig, Config
 from .errors import AuthenticationError, KeyExpired
 from .keys import PLAIN, KeyPolicy, KeyRing
-
-log = logging.getLogger("llmg.auth")
 
 
 class GatewayAuth:
@@ -54,17 +51,14 @@ class GatewayAuth:
         return self.identify(authorization) is not None
 
 
-def install(app: Sanic, auth: GatewayAuth) -> None:
-    if auth.unusable:
-        log.warning(
-            "gateway keys: %d key(s) are empty or refer to an unset variable and will never match: %s",
-            auth.unusable,
-            ", ".join(auth.ring.unusable),
-        )
-    if not auth.enabled:
-        if auth.ring.policies:
-            log.warning("server.auth.enabled = false: the [keys] tables and their limits are not applied")
-        return
+def install(app: Sanic) -> None:
+    """Guard every non-public route with the gateway auth of the request's runtime.
+
+    The auth settings live on the reloadable runtime (llmg/runtime.py), so this one handler serves
+    every config: a reload that adds a key or turns auth off takes effect for the next request.
+    Reading the runtime here also pins it for the rest of the request.
+    """
+    from .runtime import current
 
     @app.signal("http.routing.after")
     async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
@@ -76,7 +70,7 @@ def install(app: Sanic, auth: GatewayAuth) -> None:
             api_key = request.headers.get("x-api-key")
             authorization = f"Bearer {api_key}" if api_key else None
         # --- end inbound APIs
-        policy = auth.identify(authorization)
+        policy = current(request).auth.identify(authorization)
         if policy is None:
             raise AuthenticationError()
         if policy.expires_at is not None and time.time() >= policy.expires_at:

@@ -73,6 +73,15 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allowed_hosts: list[str] = []
     # --- end hardening ---
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    # --- lifecycle (llmg/lifecycle.py): drain, reload, debug counters ---
+    # On SIGTERM/Ctrl-C, in-flight requests and streams get this long to finish; streams still
+    # open then end with an error event + [DONE].
+    drain_timeout: Seconds = 30.0
+    # Where `llmg serve` writes its pid, for `llmg reload` (SIGHUP). "": no pid file.
+    pid_file: str = ""
+    # GET /debug/stats (auth required): open fds, asyncio tasks, active streams of the worker.
+    # For tests and soak runs; off in production.
+    debug_stats: bool = False
 
 
 class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

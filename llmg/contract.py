@@ -44,6 +44,7 @@ STRUCTS: tuple[type, ...] = (
     api.Model,
     api.Health,
     key_schemas.KeyInfo,
+    api.Readiness,
     ErrorResponse,
     # --- inbound APIs (paths in llmg/inbound/contract.py)
     anthropic_api.MessagesRequest,
@@ -217,10 +218,12 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
           "Internal server error", "internal_error", None),
     501: ("NotSupported", "The provider has no such operation (for example embeddings on a chat-only provider).",
           "anthropic does not support embeddings", "not_supported", "not_supported"),
-    503: ("ServiceUnavailable", "The limits backend (Redis) is down and `[limits] on_backend_error = \"closed\"`.",
-          "Rate limits cannot be checked right now; try again shortly", "service_unavailable", "limits_unavailable"),
     502: ("BadGateway", "The provider failed (5xx) or could not be reached.",
           "openai: upstream error (HTTP 503)", "provider_error", "upstream_error"),
+    503: ("ServiceUnavailable", "The gateway is not ready (starting or draining) or is shutting down and ended the request; "
+          "or it is overloaded (`overloaded`, with Retry-After); or the limits backend (Redis) is down and "
+          "`[limits] on_backend_error = \"closed\"` (`limits_unavailable`); or a routing group has no deployment left.",
+          "Not ready: draining (shutting down)", "service_unavailable", "not_ready"),
     504: ("GatewayTimeout", "The provider did not answer within its timeout.",
           "openai: upstream timed out", "timeout_error", "upstream_timeout"),
 }
@@ -308,6 +311,17 @@ def _paths() -> dict[str, Any]:
                 "description": "The only route without gateway auth.",
                 "security": [],
                 "responses": {"200": _ok("Health", "The gateway is up."), **_errors(*_ANY)},
+            }
+        },
+        "/health/ready": {
+            "get": {
+                "operationId": "ready",
+                "tags": ["gateway"],
+                "summary": "Readiness check",
+                "description": "No gateway auth, like `/health`. 200 once the upstream transport is open and the "
+                "config is loaded; 503 while starting and from the first moment of a drain (SIGTERM).",
+                "security": [],
+                "responses": {"200": _ok("Readiness", "The worker takes traffic."), **_errors(503, *_ANY)},
             }
         },
         "/v1/models": {

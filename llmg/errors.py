@@ -126,6 +126,13 @@ class Overloaded(GatewayError):
     type = "overloaded"
 
 
+class ShuttingDown(GatewayError):
+    """The worker is draining (SIGTERM): the request could not finish within server.drain_timeout."""
+
+    status = 503
+    type = "service_unavailable"
+
+
 def printable(text: str, limit: int = 200) -> str:
     """Echo user input safely: bounded, and with control characters escaped."""
     text = text[:limit]

@@ -28,6 +28,9 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
     error event followed by ``[DONE]``. If the client goes away, Sanic cancels this task; the
     cancellation closes ``chunks`` (and with it the upstream request) on the way out.
     """
+    lifecycle = getattr(request.app.ctx, "lifecycle", None)
+    if lifecycle is not None:  # registered as an open stream, so that a drain can end it cleanly
+        chunks = lifecycle.track(chunks)
     # A per-request filter over the outgoing events: llmg/limits meters TPM usage through it.
     wrap = getattr(request.ctx, "wrap_stream", None)
     if wrap is not None:

@@ -56,6 +56,9 @@ class GatewayProcess:
             env=env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            # Its own process group: Sanic's manager SIGKILLs the whole group of a worker it gives
+            # up on, which must not take pytest with it.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -69,6 +72,11 @@ class GatewayProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gateway did not become healthy:\n{self.output()}")
+
+    # --- lifecycle tests: rewrite the config of a running gateway, then reload it ---
+    @property
+    def config_path(self) -> Path:
+        return Path(self._dir.name) / "gateway.toml"
 
     def output(self) -> str:
         self._log_file.flush()

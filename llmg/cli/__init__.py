@@ -31,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"llmg {__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    from .reload import cmd_reload
     from .serve import cmd_serve
 
     serve = sub.add_parser("serve", help="run the gateway")
@@ -38,7 +39,13 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=checks.port, help="port, 1-65535 (default 8080)")
     serve.add_argument("--workers", type=checks.workers, help=f"worker processes, 1-{checks.MAX_WORKERS} (default 1)")
+    serve.add_argument("--pid-file", help="write the server's pid here, for `llmg reload` (default: server.pid_file)")
     serve.set_defaults(func=cmd_serve)
+
+    reload = sub.add_parser("reload", help="re-read the config of a running server (sends it SIGHUP)")
+    reload.add_argument("--pid-file", help="the server's pid file (default: server.pid_file of --config)")
+    reload.add_argument("--config", help="config whose server.pid_file names the pid file")
+    reload.set_defaults(func=cmd_reload)
 
     from .check_config import cmd_check_config
 

@@ -13,6 +13,7 @@ from .. import __version__, logs
 from ..config import ConfigError, LoadedConfig, load
 from ..providers import registry
 from . import checks
+from .reload import pid_file
 
 log = logging.getLogger("llmg")
 
@@ -45,8 +46,6 @@ def _fail(message: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from sanic.worker.loader import AppLoader
-
     try:
         loaded = _load(args.config, args.host, args.port, args.workers)
         plan = registry.plan(loaded)
@@ -66,6 +65,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     # access_log=False: Sanic's own access line is blank under our logging (logs.py writes ours).
     run_options = dict(host=server.host, port=server.port, access_log=False, motd=False, backlog=server.backlog)
+    from ..protocol import GatewayHttpProtocol  # request_timeout bounds the whole request (slow-loris)
+
+    run_options["protocol"] = GatewayHttpProtocol
+    with pid_file(args.pid_file or server.pid_file):
+        return _run(args, loaded, plan, run_options)
+
+
+def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, run_options: dict[str, object]) -> int:
+    from sanic.worker.loader import AppLoader
+
+    server = loaded.config.server
     if server.workers == 1:
         from ..app import create_app
 

@@ -10,6 +10,7 @@ import msgspec
 from sanic import Request
 
 from ..errors import GatewayError, ProviderError
+from ..runtime import current
 from ..providers.base import Call, Provider
 from ..request_id import request_id
 from ..schemas.decode import decode
@@ -23,7 +24,7 @@ _chat = msgspec.json.Decoder(ChatCompletionRequest)
 def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
     """(provider, upstream model, full "provider/model") exactly as the chat route routes: a routing
     group's name gives the group itself (it answers chat and chat_stream like a provider)."""
-    resolver = request.app.ctx.resolver
+    resolver = current(request).resolver
     groups = resolver.groups
     group = groups.get(model) if groups else None
     if group is not None:

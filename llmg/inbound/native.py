@@ -15,6 +15,7 @@ from sanic import Request
 from ..errors import GatewayError
 
 from ..providers.anthropic import AnthropicProvider
+from ..runtime import current
 from ..providers.base import Call, Provider, closing
 from ..providers.openai_compat import OpenAICompatProvider
 
@@ -60,7 +61,7 @@ def try_resolve(request: Request, raw: bytes) -> tuple[Provider, str, str] | Non
     if model is None:
         return None
     try:
-        return request.app.ctx.resolver.resolve(model)  # type: ignore[no-any-return]
+        return current(request).resolver.resolve(model)  # type: ignore[no-any-return]
     except GatewayError:
         return None
 

@@ -11,6 +11,7 @@ from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
 from ..routing import Group
+from ..runtime import current
 from ..schemas.decode import decode
 
 T = TypeVar("T")
@@ -34,7 +35,7 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     require_json(request)
     raw = request.body
     body = decode(raw, decoder)
-    resolver = request.app.ctx.resolver
+    resolver = current(request).resolver
     model = body.model  # type: ignore[attr-defined]
     groups = resolver.groups
     if groups:  # no groups configured: this test is all the single-provider path pays

@@ -368,4 +368,12 @@ class Health(Struct, kw_only=True):
     providers: int
 
 
+class Readiness(Struct, kw_only=True):
+    """GET /health/ready when the worker takes traffic (llmg/lifecycle.py)."""
+
+    status: Literal["ready"] = "ready"
+    # 1 at start, +1 for each successful reload: lets a deploy script see that a reload landed.
+    generation: int
+
+
 encode = msgspec.json.Encoder().encode

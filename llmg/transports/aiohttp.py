@@ -66,8 +66,11 @@ class AiohttpTransport:
                      timeout: Timeout, provider: str) -> AiohttpStream:
         _, streaming = self._timeout(timeout)
         try:
-            resp = await self._session.request(method, url, data=body, headers=headers, timeout=streaming,
-                                               allow_redirects=False)
+            # sock_read bounds each read only: headers dripped a byte at a time would never time
+            # out. The whole wait for the headers is bounded too (tests/faults).
+            async with asyncio.timeout(timeout.total):
+                resp = await self._session.request(method, url, data=body, headers=headers, timeout=streaming,
+                                                   allow_redirects=False)
         except _FAILURES as exc:
             raise failure(exc, provider, _TIMEOUTS) from None
         try:

@@ -63,7 +63,8 @@ class HttpxTransport:
         client = self._client
         request = client.build_request(method, url, content=body, headers=headers, timeout=self._timeout(timeout))
         try:
-            resp = await client.send(request, stream=True)
+            async with asyncio.timeout(timeout.total):  # as for aiohttp: bound the wait for the headers
+                resp = await client.send(request, stream=True)
         except _FAILURES as exc:
             raise failure(exc, provider, _TIMEOUTS) from None
         try:

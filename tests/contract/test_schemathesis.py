@@ -37,6 +37,8 @@ keys = ["{TOKEN}"]
 EXAMPLES = 60  # per operation and test; the coverage phase adds its own cases on top
 
 schema = schemathesis.openapi.from_dict(build())
+# Routes without gateway auth (the authentication page: /health; and its readiness twin).
+PUBLIC = ("/health", "/health/ready")
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 # (operation, mode, status) -> count, so that the last test can prove the run reached every outcome.
@@ -69,7 +71,7 @@ def test_without_the_authorization_header(case: schemathesis.Case, gateway: Gate
     case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
     response = case.call_and_validate(base_url=gateway.url, timeout=30)
     _record(case, response.status_code, "no-auth")
-    if case.operation.path != "/health" and case.method.upper() == case.operation.method.upper():
+    if case.operation.path not in PUBLIC and case.method.upper() == case.operation.method.upper():
         assert response.status_code == 401, response.text
         assert response.json()["error"]["type"] == "authentication_error"
 
@@ -79,7 +81,7 @@ def test_without_the_authorization_header(case: schemathesis.Case, gateway: Gate
 def test_with_a_wrong_token(case: schemathesis.Case, gateway: GatewayProcess) -> None:
     response = case.call_and_validate(base_url=gateway.url, headers={"Authorization": "Bearer not-the-key"}, timeout=30)
     _record(case, response.status_code, "wrong-token")
-    if case.operation.path != "/health" and case.method.upper() == case.operation.method.upper():
+    if case.operation.path not in PUBLIC and case.method.upper() == case.operation.method.upper():
         assert response.status_code == 401, response.text
 
 
