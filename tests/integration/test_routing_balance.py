@@ -132,7 +132,9 @@ deployments = [{deployment(a, "a")}, {deployment(b, "b")}]""",
         assert a.count == 3
         time.sleep(1.7)
         # Half-open with a slow-but-healthy a: of 6 concurrent requests exactly one probes it.
-        a.default = "slow:0.5"
+        # The probe takes 3 s, so all 6 requests arrive while it is in flight even on a loaded
+        # machine (with 0.5 s a thread started late could find the breaker closed already).
+        a.default = "slow:3"
         results: list[httpx.Response] = []
 
         def one() -> None:
