@@ -92,7 +92,7 @@ class UnknownProvider(NotFound):
         self.provider = name
         self.reason = reason
 
-    def explained(self, skipped: Mapping[str, str]) -> "UnknownProvider":
+    def explained(self, skipped: Mapping[str, str]) -> UnknownProvider:
         """The same error with the start-up plan's reason for skipping the provider, if it has one."""
         reason = skipped.get(self.provider)
         return self if self.reason or not reason else UnknownProvider(self.provider, reason)

@@ -13,7 +13,6 @@ import msgspec
 from sanic import Request
 
 from ..errors import GatewayError
-
 from ..providers.anthropic import AnthropicProvider
 from ..providers.base import Call, Provider, closing
 from ..providers.openai_compat import OpenAICompatProvider

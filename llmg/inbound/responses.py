@@ -27,6 +27,7 @@ from msgspec import UNSET
 from ..errors import GatewayError
 from ..schemas.responses import (
     FunctionCallItem,
+    FunctionToolChoice,
     IncompleteDetails,
     InputItem,
     InputTokensDetails,
@@ -41,7 +42,6 @@ from ..schemas.responses import (
     SummaryText,
     TextConfig,
     TextFormat,
-    FunctionToolChoice,
 )
 from .sse import named_event
 

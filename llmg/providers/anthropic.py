@@ -17,8 +17,8 @@ import msgspec
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
-from ..transports import Transport
 from ..sse import SSEEvent
+from ..transports import Transport
 from . import anthropic_wire as wire
 from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, stream_error, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing

@@ -300,7 +300,8 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 name = function.get("name")
                 if not name:
                     raise _bad(f"{where}.tool_calls[{j}]: function.name is required", f"{where}.tool_calls[{j}]")
-                part: dict[str, Any] = {"functionCall": {"name": name, "args": _arguments(function.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")}}
+                args = _arguments(function.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")
+                part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
                 ident = call.get("id") or ""
                 call_names[ident] = name
                 signature = split_tool_call_id(ident)[1]

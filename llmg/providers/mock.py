@@ -126,7 +126,8 @@ class MockProvider(Provider):
 
         yield chunk(Delta(role="assistant", content="" if not tool_call else None))
         if tool_call:
-            yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, id=tool_call.id, type="function", function={"name": tool_call.function.name, "arguments": ""})]))
+            yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, id=tool_call.id, type="function",
+                                                        function={"name": tool_call.function.name, "arguments": ""})]))
             yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, function={"arguments": tool_call.function.arguments})]))
         for i, word in enumerate(words):
             yield chunk(Delta(content=word if i == 0 else " " + word))

@@ -251,7 +251,7 @@ class VertexAIProvider(GeminiProvider):
         cached = self._auth
         if cached is None or cached[0] != token:  # two header dicts per token, not per request
             bearer = {"authorization": f"Bearer {token}"}
-            self.secrets = self.base_secrets + (token,)  # upstream error messages never echo it
+            self.secrets = (*self.base_secrets, token)  # upstream error messages never echo it
             cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
         return cached[2] if stream else cached[1]
 

@@ -29,8 +29,8 @@ from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
-from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
+from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -65,7 +65,9 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     if role != "user" and isinstance(content, list):
         out["content"] = "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
     if role == "assistant" and out.get("tool_calls"):
-        out["tool_calls"] = [{"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}} for c in out["tool_calls"]]
+        out["tool_calls"] = [{"id": c["id"], "type": "function",
+                              "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}}
+                             for c in out["tool_calls"]]
     return out
 
 
@@ -142,7 +144,8 @@ def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         for key in ("refusal", "reasoning_content"):
             if message.get(key):
                 out[key] = message[key]
-        choices.append({"index": choice.get("index", i), "message": out, "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
+        choices.append({"index": choice.get("index", i), "message": out,
+                        "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
     result: dict[str, Any] = {
         "id": body.get("id") or "",
         "object": "chat.completion",
