@@ -14,6 +14,7 @@ from sanic.exceptions import SanicException
 
 from . import auth, cors, errors, hosts, limits, logs
 from .config import LoadedConfig
+from .context import App, AppContext
 from .inbound import anthropic as inbound_anthropic
 from .model_directory import ModelDirectory
 from .providers import registry
@@ -58,11 +59,11 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
     return _error_response(errors.GatewayError("Internal server error", status=500, type="internal_error"), request.path)
 
 
-def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> Sanic:
+def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> App:
     config = loaded.config
     server = config.server
     resolved = plan if plan is not None else registry.plan(loaded)
-    app = Sanic(name or f"llmg{next(_names)}", configure_logging=False)
+    app = Sanic(name or f"llmg{next(_names)}", ctx=AppContext(), configure_logging=False)
     app.config.update(
         REQUEST_MAX_SIZE=server.max_body_bytes,
         REQUEST_TIMEOUT=server.request_timeout,
@@ -92,7 +93,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         response.headers["x-request-id"] = request_id(request)
 
     @app.before_server_start
-    async def open_resources(app: Sanic) -> None:
+    async def open_resources(app: App) -> None:
         app.ctx.transport = open_configured(config)
         providers = registry.instantiate(resolved.registered, app.ctx.transport)
         # Routing groups: deployments with their own key/base_url get their own adapter, built here once.
@@ -103,7 +104,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         app.ctx.models.start()
 
     @app.after_server_stop
-    async def close_resources(app: Sanic) -> None:
+    async def close_resources(app: App) -> None:
         await app.ctx.models.stop()
         for provider in [*app.ctx.resolver.providers.values(), *app.ctx.deployment_adapters.values()]:
             await provider.aclose()

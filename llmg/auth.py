@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
+from sanic.models.handler_types import RouteHandler
+from sanic_routing import Route
 
 from .config import AuthConfig, Config
+from .context import App
 from .errors import AuthenticationError, KeyExpired
 from .keys import PLAIN, KeyPolicy, KeyRing
 
@@ -54,7 +58,7 @@ class GatewayAuth:
         return self.identify(authorization) is not None
 
 
-def install(app: Sanic, auth: GatewayAuth) -> None:
+def install(app: App, auth: GatewayAuth) -> None:
     if auth.unusable:
         log.warning(
             "gateway keys: %d key(s) are empty or refer to an unset variable and will never match: %s",
@@ -67,7 +71,7 @@ def install(app: Sanic, auth: GatewayAuth) -> None:
         return
 
     @app.signal("http.routing.after")
-    async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
+    async def require_gateway_key(request: Request, route: Route, kwargs: dict[str, Any], handler: RouteHandler) -> None:
         if getattr(route.ctx, "public", False):
             return
         authorization = request.headers.get("authorization")

@@ -108,7 +108,7 @@ def parse_token(body: bytes, now: float) -> tuple[Token, str | None]:
 
 
 class CopilotProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         params = settings.params
         self.token_url = str(params.get("token_url") or TOKEN_URL)

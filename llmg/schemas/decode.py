@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 
@@ -51,7 +51,7 @@ def check_depth(raw: bytes, limit: int = MAX_DEPTH) -> None:
         _too_deep(limit)
 
 
-def _too_deep(limit: int) -> None:
+def _too_deep(limit: int) -> NoReturn:
     raise InvalidRequest(f"Request body nests JSON deeper than {limit} levels", code="json_too_deep")
 
 
