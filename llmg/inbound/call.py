@@ -28,7 +28,7 @@ def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
     group = groups.get(model) if groups else None
     if group is not None:
         request.ctx.provider = model  # for the access log and upstream-failure warnings
-        return group, model, model  # type: ignore[return-value]
+        return group, model, model
     routed: tuple[Provider, str, str] = resolver.resolve(model)
     request.ctx.provider = routed[0].name
     return routed

@@ -61,7 +61,8 @@ class AnthropicProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, include_usage, self.name)
-        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator), self.name)
+        events: AsyncIterator[wire.Event] = sse_decoded(stream.chunks(), self._event)
+        return closing(stream, run(events, translator), self.name)
 
     def _event(self, ev: SSEEvent) -> wire.Event | None:
         if not ev.data:

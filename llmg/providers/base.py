@@ -115,7 +115,7 @@ class Reply:
 
     body: bytes
     status: int = 200
-    headers: Mapping[str, str] | None = None
+    headers: dict[str, str] | None = None  # the type Sanic's HTTPResponse takes as it is
 
 
 class Provider:

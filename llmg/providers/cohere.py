@@ -362,8 +362,9 @@ def error_message(body: bytes) -> str | None:
         data = _decode(body)
     except msgspec.DecodeError:
         return body[:500].decode("utf-8", "replace").strip() or None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"]
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, str):
+        return message
     return None
 
 

@@ -245,8 +245,9 @@ def error_message(body: bytes) -> str | None:
             parts = [f"{e.get('code')}: {e.get('message')}" if e.get("code") else str(e.get("message")) for e in errors if isinstance(e, dict)]
             return "; ".join(parts) or None
         for key in ("errorMessage", "message"):  # IAM answers {"errorCode", "errorMessage"}
-            if isinstance(data.get(key), str):
-                return data[key]
+            message = data.get(key)
+            if isinstance(message, str):
+                return message
     return None
 
 

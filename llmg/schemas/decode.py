@@ -102,4 +102,5 @@ def _with_integral_floats(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     Only reached after a failed typed decode, so valid requests never pay for it; the body forwarded
     upstream stays the client's bytes. Type checks stay strict otherwise (no strings for numbers).
     """
-    return msgspec.convert(_integral(msgspec.json.decode(raw)), decoder.type)
+    converted: T = msgspec.convert(_integral(msgspec.json.decode(raw)), decoder.type)
+    return converted
