@@ -60,6 +60,7 @@ from ..schemas.openai import (
     cached_prompt_usage,
 )
 from . import anthropic_wire as wire
+from .content import text_of as _text_of
 from .translate import ChunkWriter
 
 DEFAULT_MAX_TOKENS = 4096
@@ -84,20 +85,6 @@ FINISH_REASONS: dict[str, FinishReason] = {
 
 
 # --- request: OpenAI chat -> Anthropic Messages --------------------------------------------------
-
-
-def _text_of(content: Any, where: str, sep: str = "") -> str:
-    """A system/tool message's content as plain text (string, or its text parts joined by ``sep``)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        if part.get("type") != "text":
-            raise InvalidRequest(f"{where}.content[{i}]: only text parts are allowed here", param=f"{where}.content")
-        texts.append(part.get("text") or "")
-    return sep.join(texts)
 
 
 def _image_block(url: str, where: str) -> dict[str, Any]:

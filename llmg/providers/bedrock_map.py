@@ -53,6 +53,7 @@ from ..schemas.openai import (
     Usage,
     cached_prompt_usage,
 )
+from .content import text_of as _text_of
 from .translate import ChunkWriter
 
 _decode = msgspec.json.decode
@@ -95,19 +96,6 @@ STREAM_EXCEPTIONS = {
 
 
 # --- request: OpenAI chat -> Converse ------------------------------------------------------------
-
-
-def _text_of(content: Any, where: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text":
-            raise InvalidRequest(f"{where}.content[{i}]: only text parts are allowed here", param=f"{where}.content")
-        texts.append(part.get("text") or "")
-    return "".join(texts)
 
 
 def _data_url(url: str, where: str) -> tuple[str, str]:
