@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from sanic import Request
 
+from ..context import app_context
 from ..errors import GatewayError, ProviderError
 from ..providers.base import Call, Provider
 from ..request_id import request_id
@@ -23,12 +24,14 @@ _chat = msgspec.json.Decoder(ChatCompletionRequest)
 def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
     """(provider, upstream model, full "provider/model") exactly as the chat route routes: a routing
     group's name gives the group itself (it answers chat and chat_stream like a provider)."""
-    resolver = request.app.ctx.resolver
+    resolver = app_context(request).resolver
     groups = resolver.groups
     group = groups.get(model) if groups else None
     if group is not None:
         request.ctx.provider = model  # for the access log and upstream-failure warnings
-        return group, model, model
+        # A Group is not a Provider but answers chat/chat_stream like one (duck-typed here; a
+        # Provider protocol that Group implements would let the signature say so).
+        return group, model, model  # type: ignore[return-value]
     routed: tuple[Provider, str, str] = resolver.resolve(model)
     request.ctx.provider = routed[0].name
     return routed

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 import msgspec
 from sanic import Request
 
+from ..context import app_context
 from ..errors import GatewayError
 from ..providers.anthropic import AnthropicProvider
 from ..providers.base import Call, Provider, closing
@@ -59,7 +60,7 @@ def try_resolve(request: Request, raw: bytes) -> tuple[Provider, str, str] | Non
     if model is None:
         return None
     try:
-        return request.app.ctx.resolver.resolve(model)  # type: ignore[no-any-return]
+        return app_context(request).resolver.resolve(model)
     except GatewayError:
         return None
 

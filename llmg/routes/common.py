@@ -7,6 +7,7 @@ from typing import TypeVar
 import msgspec
 from sanic import HTTPResponse, Request
 
+from ..context import app_context
 from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
@@ -34,7 +35,7 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     require_json(request)
     raw = request.body
     body = decode(raw, decoder)
-    resolver = request.app.ctx.resolver
+    resolver = app_context(request).resolver
     model = body.model  # type: ignore[attr-defined]
     groups = resolver.groups
     if groups:  # no groups configured: this test is all the single-provider path pays
