@@ -44,7 +44,7 @@ class Gateway:
         self.url = f"http://127.0.0.1:{port}"
         self._config = config_text(upstream_url, transport)
 
-    def start(self) -> "Gateway":
+    def start(self) -> Gateway:
         self._dir = tempfile.TemporaryDirectory(prefix="llmg-bench-gw-")
         conf = Path(self._dir.name) / "llmg.toml"
         conf.write_text(self._config)

@@ -6,8 +6,10 @@ chunk: the drain registration wrapper around every relayed stream chunk (Lifecyc
 pin: runtime.current() called twice per request (auth signal + route); hook: the body of the
 response hook that turns keep-alive off while draining.
 """
-import asyncio, time
+import asyncio
+import time
 from types import SimpleNamespace
+
 from llmg.lifecycle import Lifecycle
 from llmg.runtime import current
 

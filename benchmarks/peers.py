@@ -74,7 +74,7 @@ class Peer:
 
     # --- common -------------------------------------------------------------------------------
 
-    def start(self, port: int, upstream_url: str) -> "Peer":
+    def start(self, port: int, upstream_url: str) -> Peer:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.workdir = self.home / "run" / f"{self.name}-{port}"
@@ -300,7 +300,7 @@ class Portkey(Peer):
 
         return msgspec.json.decode((self.package_dir / "package.json").read_bytes()).get("version", "unknown")
 
-    def start(self, port: int, upstream_url: str) -> "Peer":
+    def start(self, port: int, upstream_url: str) -> Peer:
         # Portkey calls the provider named in the request's headers at the host given there.
         # It sends ``Accept: */*`` upstream unless told to forward the client's; the fake picks a
         # stream by that header (real providers go by the body), so it is forwarded.

@@ -20,9 +20,8 @@ from pathlib import Path
 import msgspec
 
 from llmg.providers import anthropic_map as am
-from llmg.providers import anthropic_wire
+from llmg.providers import anthropic_wire, gemini_wire
 from llmg.providers import gemini_map as gm
-from llmg.providers import gemini_wire
 from llmg.providers.translate import run, sse_decoded
 from llmg.schemas.openai import encode
 from llmg.sse import SSEEvent, SSEParser

@@ -10,12 +10,15 @@ import timeit
 from pathlib import Path
 
 sys.path.insert(0, "/tmp/tr_old")
+import llmg_old.providers.anthropic_map as oam
+import llmg_old.providers.gemini_map as ogm
 import msgspec
-import llmg_old.providers.anthropic_map as oam, llmg_old.providers.gemini_map as ogm
 from llmg_old.schemas.openai import encode as oencode
 from llmg_old.streaming import SSEParser as OParser
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchmarks.translate as new
+
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "providers" / "golden"
 dec = msgspec.json.decode; enc = msgspec.json.Encoder().encode
 

@@ -90,7 +90,7 @@ class Upstream:
         self.workers = workers
         self.url = f"http://127.0.0.1:{port}"
 
-    def start(self) -> "Upstream":
+    def start(self) -> Upstream:
         self._dir = tempfile.TemporaryDirectory(prefix="llmg-bench-nginx-")
         workdir = Path(self._dir.name)
         conf = workdir / "nginx.conf"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import logging
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
 from sanic.exceptions import SanicException
 
 from . import auth, cors, errors, hosts, lifecycle, limits, logs, runtime
 from .config import LoadedConfig
+from .context import App, AppContext
 from .inbound import anthropic as inbound_anthropic
 from .providers import registry
 from .request_id import request_id
@@ -58,12 +59,12 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
     return _error_response(errors.GatewayError("Internal server error", status=500, type="internal_error"), request.path)
 
 
-def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> Sanic:
+def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: str | None = None) -> App:
     config = loaded.config
     server = config.server
     resolved = plan if plan is not None else registry.plan(loaded)
     # GatewaySanic: Sanic with the per-request auth signal dispatched cheaply (signal_dispatch.py).
-    app = GatewaySanic(name or f"llmg{next(_names)}", configure_logging=False)
+    app = GatewaySanic(name or f"llmg{next(_names)}", ctx=AppContext(), configure_logging=False)
     app.config.update(
         REQUEST_MAX_SIZE=server.max_body_bytes,
         REQUEST_TIMEOUT=server.request_timeout,
@@ -94,13 +95,13 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         response.headers["x-request-id"] = request_id(request)
 
     @app.before_server_start
-    async def open_resources(app: Sanic) -> None:
+    async def open_resources(app: App) -> None:
         app.ctx.transport = open_configured(config)
         # Everything reloadable hangs off one runtime object; a reload replaces it whole.
         app.ctx.runtime = runtime.build(loaded, resolved, app.ctx.transport, generation=1)
 
     @app.after_server_stop
-    async def close_resources(app: Sanic) -> None:
+    async def close_resources(app: App) -> None:
         await app.ctx.lifecycle.close()
         await app.ctx.runtime.aclose()
         await app.ctx.transport.aclose()

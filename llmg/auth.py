@@ -18,10 +18,14 @@ into an open door.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
+from sanic.models.handler_types import RouteHandler
+from sanic_routing import Route
 
 from .config import AuthConfig, Config
+from .context import App
 from .errors import AuthenticationError, KeyExpired
 from .keys import PLAIN, KeyPolicy, KeyRing
 
@@ -51,7 +55,7 @@ class GatewayAuth:
         return self.identify(authorization) is not None
 
 
-def install(app: Sanic) -> None:
+def install(app: App) -> None:
     """Guard every non-public route with the gateway auth of the request's runtime.
 
     The auth settings live on the reloadable runtime (llmg/runtime.py), so this one handler serves
@@ -61,7 +65,7 @@ def install(app: Sanic) -> None:
     from .runtime import current
 
     @app.signal("http.routing.after")
-    async def require_gateway_key(request: Request, route, kwargs, handler) -> None:
+    async def require_gateway_key(request: Request, route: Route, kwargs: dict[str, Any], handler: RouteHandler) -> None:
         if getattr(route.ctx, "public", False):
             return
         authorization = request.headers.get("authorization")

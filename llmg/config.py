@@ -369,9 +369,9 @@ def _check(loaded: LoadedConfig) -> None:
         provider, _, model = target.partition("/")
         if not provider or not model:
             raise ConfigError(f"{loaded.source}: aliases.{alias}: target {target!r} must be 'provider/model'")
-    for name, provider in config.providers.items():
-        if provider.base_url is not None and not provider.base_url.startswith(("http://", "https://")):
-            if "${" not in provider.base_url:
+    for name, section in config.providers.items():
+        if section.base_url is not None and not section.base_url.startswith(("http://", "https://")):
+            if "${" not in section.base_url:
                 raise ConfigError(
                     f"{loaded.source}: providers.{name}.base_url: must start with http:// or https://"
                 )

@@ -195,9 +195,6 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
     401: ("Unauthorized", "No `Authorization: Bearer <token>` header, or a token the gateway does not accept; "
           "or the provider refused the gateway's key (`type` provider_error, \"Authentication failed\").",
           "Invalid authentication", "authentication_error", None),
-    403: ("HostNotAllowed", "The `Host` header is not one this gateway serves (loopback binds: localhost, 127.0.0.1, [::1] "
-          "and `server.allowed_hosts`): the DNS-rebinding guard.",
-          "Host not allowed: add it to server.allowed_hosts to serve it", "invalid_request_error", "host_not_allowed"),
     404: ("NotFound", "Unknown route, unknown or unregistered provider, or unknown model id.",
           "Unknown provider: nosuch", "invalid_request_error", "unknown_provider"),
     405: ("MethodNotAllowed", "This path does not serve the request's method; `Allow` lists the ones it does.",
@@ -206,7 +203,10 @@ _ERRORS: dict[int, tuple[str, str, str, str, str | None]] = {
           "Request body too large", "invalid_request_error", "body_too_large"),
     415: ("UnsupportedMediaType", "The request's Content-Type is not `application/json`.",
           "Content-Type must be application/json", "invalid_request_error", "unsupported_media_type"),
-    403: ("Forbidden", "The gateway key may not use this model (`[keys.NAME] models`).",
+    # One entry per status (a second 403 key silently replaced the first): both refusals are here.
+    403: ("Forbidden", "The gateway key may not use this model (`[keys.NAME] models`; code `model_not_allowed`); "
+          "or the `Host` header is not one this gateway serves (loopback binds: localhost, 127.0.0.1, [::1] "
+          "and `server.allowed_hosts`; code `host_not_allowed`): the DNS-rebinding guard.",
           "Key 'team-a' may not use model 'openai/gpt-4o'", "permission_error", "model_not_allowed"),
     429: ("RateLimited", "The key's or the gateway's own limit (`[keys.NAME]` rpm / tpm / max_parallel, "
           "`[limits] global_rpm`) was reached, or the provider rate-limited the request; `Retry-After` says "

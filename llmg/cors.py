@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
+
+from .context import App
 
 _ALLOWED_HEADERS = "authorization, content-type, x-request-id"
 _EXPOSED_HEADERS = "x-request-id, retry-after, x-llmg-deployment, x-llmg-attempts"  # the last two: routing groups
 _MAX_AGE = "600"
 
 
-def install(app: Sanic, origins: list[str]) -> None:
+def install(app: App, origins: list[str]) -> None:
     if not origins:
         return
     any_origin = "*" in origins

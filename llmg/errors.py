@@ -93,7 +93,7 @@ class UnknownProvider(NotFound):
         self.provider = name
         self.reason = reason
 
-    def explained(self, skipped: Mapping[str, str]) -> "UnknownProvider":
+    def explained(self, skipped: Mapping[str, str]) -> UnknownProvider:
         """The same error with the start-up plan's reason for skipping the provider, if it has one."""
         reason = skipped.get(self.provider)
         return self if self.reason or not reason else UnknownProvider(self.provider, reason)
@@ -298,18 +298,18 @@ def from_upstream(
         extra["retry-after"] = retry_after
     envelope = openai_envelope(body) if message is None else None
     if envelope is not None:
-        text = redact(envelope.message[:_MAX_UPSTREAM_MESSAGE], secrets)
+        said = redact(envelope.message[:_MAX_UPSTREAM_MESSAGE], secrets)
         code = envelope.code if isinstance(envelope.code, str) else None
         param = envelope.param if isinstance(envelope.param, str) else None
         if status >= 500:
-            return ProviderError(text or f"upstream error (HTTP {status})", code=code or "upstream_error",
+            return ProviderError(said or f"upstream error (HTTP {status})", code=code or "upstream_error",
                                  headers=extra)
         default = "rate_limit_error" if status == 429 else "invalid_request_error"
-        return GatewayError(text or f"upstream rejected the request (HTTP {status})", status=status,
+        return GatewayError(said or f"upstream rejected the request (HTTP {status})", status=status,
                             type=envelope.type or default, param=param,
                             code=code or ("rate_limit_exceeded" if status == 429 else None), headers=extra)
-    text = message if message is not None else upstream_message(body)
-    text = redact(text, secrets) if text else None
+    found: str | None = message if message is not None else upstream_message(body)
+    text = redact(found, secrets) if found else None
     mapped = classify(status, kind, text)
     if mapped == QUOTA:
         # OpenAI's own answer for an exhausted quota or balance: 429 insufficient_quota.

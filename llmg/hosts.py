@@ -15,10 +15,14 @@ The check is one dict lookup per request against a set built at start-up.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
+from sanic.models.handler_types import RouteHandler
+from sanic_routing import Route
 
 from .config import ServerConfig
+from .context import App
 from .errors import GatewayError
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -62,13 +66,13 @@ def allowed_names(server: ServerConfig) -> frozenset[str] | None:
     return LOOPBACK_NAMES | extra
 
 
-def install(app: Sanic, server: ServerConfig) -> None:
+def install(app: App, server: ServerConfig) -> None:
     names = allowed_names(server)
     if names is None:
         return  # nothing registered: requests pay nothing
 
     @app.signal("http.routing.after")
-    async def check_host(request: Request, route, kwargs, handler) -> None:
+    async def check_host(request: Request, route: Route, kwargs: dict[str, Any], handler: RouteHandler) -> None:
         header = request.headers.get("host")
         if header and host_name(header) not in names:
             raise HostNotAllowed()

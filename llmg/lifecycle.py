@@ -62,7 +62,7 @@ def validate(source: str) -> tuple[LoadedConfig, registry.Plan]:
 class Lifecycle:
     """One per worker, at ``app.ctx.lifecycle``."""
 
-    def __init__(self, app: Sanic, loaded: LoadedConfig) -> None:
+    def __init__(self, app: Sanic[Any, Any], loaded: LoadedConfig) -> None:
         self.app = app
         self.source = loaded.source
         self.started_config = loaded.config
@@ -216,7 +216,7 @@ class Lifecycle:
         self._retiring.clear()
 
 
-def forward_sighup(app: Sanic, source: str) -> None:
+def forward_sighup(app: Sanic[Any, Any], source: str) -> None:
     """Main process of a multi-worker server: validate once, then pass SIGHUP to every worker."""
 
     def handler(signum: int, frame: Any) -> None:
@@ -252,7 +252,7 @@ def debug_stats(request: Request) -> dict[str, Any]:
     }
 
 
-def install(app: Sanic, loaded: LoadedConfig) -> Lifecycle:
+def install(app: Sanic[Any, Any], loaded: LoadedConfig) -> Lifecycle:
     """Wire the lifecycle into the app: its own listeners, one response hook, the debug route."""
     from .schemas.openai import encode
 
@@ -267,15 +267,15 @@ def install(app: Sanic, loaded: LoadedConfig) -> Lifecycle:
         pass
 
     @app.after_server_start
-    async def lifecycle_started(app: Sanic) -> None:
+    async def lifecycle_started(app: Sanic[Any, Any]) -> None:
         lifecycle.started()
 
     @app.before_server_stop
-    async def lifecycle_drain(app: Sanic) -> None:
+    async def lifecycle_drain(app: Sanic[Any, Any]) -> None:
         lifecycle.begin_drain()
 
     @app.main_process_ready
-    async def lifecycle_forward(app: Sanic) -> None:
+    async def lifecycle_forward(app: Sanic[Any, Any]) -> None:
         if app.state.workers > 1:
             forward_sighup(app, lifecycle.source)
 

@@ -14,8 +14,9 @@ import logging
 import sys
 import time
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
 
+from .context import App
 from .errors import PROVIDER_HEADER, GatewayError
 from .request_id import request_id
 
@@ -44,7 +45,7 @@ def setup(level: str) -> None:
     logging.getLogger("sanic.access").setLevel(logging.WARNING)
 
 
-def install_access_log(app: Sanic) -> None:
+def install_access_log(app: App) -> None:
     """One line per request: method, path, status, latency, provider, request id.
 
     Installed only when ``server.access_log`` is on, so the default hot path pays nothing. The

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import monotonic
+from typing import Any
 
 from sanic.exceptions import RequestTimeout
 from sanic.http import Stage
@@ -20,11 +21,11 @@ from sanic.server.protocols.http_protocol import HttpProtocol
 class GatewayHttpProtocol(HttpProtocol):
     __slots__ = ("_request_started",)
     # The server's set of open connections (one server per worker process), for cut_waiting().
-    live: set | None = None
+    live: set[Any] | None = None
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: Any) -> None:
         GatewayHttpProtocol.live = self.connections
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[no-untyped-call]
 
     def data_received(self, data: bytes) -> None:
         http = getattr(self, "_http", None)  # not set yet for bytes that arrive with the connection
@@ -48,7 +49,7 @@ class GatewayHttpProtocol(HttpProtocol):
             http.exception = RequestTimeout("Request Timeout")
             self._task.cancel("request timeout: body too slow")
             return
-        super().check_timeouts()
+        super().check_timeouts()  # type: ignore[no-untyped-call]
 
 
 def cut_waiting(error: Callable[[], Exception]) -> int:

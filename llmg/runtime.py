@@ -18,6 +18,7 @@ from sanic import Request
 
 from .auth import GatewayAuth
 from .config import LoadedConfig
+from .context import app_context
 from .model_directory import ModelDirectory
 from .providers import registry
 from .providers.base import Provider
@@ -76,7 +77,7 @@ def build(loaded: LoadedConfig, plan: registry.Plan, transport: Transport, gener
 def current(request: Request) -> Runtime:
     """The runtime this request runs on: the worker's current one, pinned at the first call."""
     ctx = request.ctx
-    runtime = getattr(ctx, "runtime", None)
+    runtime: Runtime | None = getattr(ctx, "runtime", None)
     if runtime is None:
-        runtime = ctx.runtime = request.app.ctx.runtime
+        runtime = ctx.runtime = app_context(request).runtime
     return runtime

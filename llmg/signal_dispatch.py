@@ -40,7 +40,7 @@ def _in_order(handlers: tuple[Any, ...]) -> Any:
     return run
 
 
-class GatewaySanic(Sanic):
+class GatewaySanic(Sanic[Any, Any]):
     """Sanic with the per-request auth signal dispatched directly (see module docstring)."""
 
     __slots__ = ("_fast_signals",)
@@ -59,9 +59,9 @@ class GatewaySanic(Sanic):
         found: tuple[Any, Any] | None = None
         if self.signal_router.finalized:
             try:
-                group, handlers, params = self.signal_router.get(event)
+                group, _handlers, params = self.signal_router.get(event)
             except NotFound:
-                group, handlers, params = None, [], {}
+                group, _handlers, params = None, [], {}
             signals = list(group.routes) if group is not None else []
             params = {k: v for k, v in params.items() if k != "__trigger__"}  # Sanic drops it too
             if (
@@ -75,7 +75,7 @@ class GatewaySanic(Sanic):
             self._fast_signals[event] = found
         return found
 
-    def dispatch(  # type: ignore[override]
+    def dispatch(  # one signature for both of Sanic's overloads
         self,
         event: str,
         *,
@@ -90,5 +90,5 @@ class GatewaySanic(Sanic):
             if fast is not None and not any(sig.ctx.waiters for sig in fast[0]):
                 # The handler's own coroutine: Sanic's caller awaits it (one coroutine, not two).
                 return fast[1](**(context or {}))
-        return super().dispatch(event, condition=condition, context=context, fail_not_found=fail_not_found,
-                                inline=inline, reverse=reverse)
+        return super().dispatch(event, condition=condition, context=context,  # type: ignore[call-overload]
+                                fail_not_found=fail_not_found, inline=inline, reverse=reverse)

@@ -172,9 +172,10 @@ def event_json(data: str, provider: str) -> object | None:
     if not data or data == "[DONE]":
         return None
     try:
-        return msgspec.json.decode(data)
+        decoded: object = msgspec.json.decode(data)
     except msgspec.DecodeError:
         raise ProviderError(f"{provider}: malformed stream event", code="stream_error") from None
+    return decoded
 
 
 # The stream's last bytes that relay_sse keeps: enough for the final line plus its line ends.

@@ -37,7 +37,7 @@ class GatewayProcess:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def start(self) -> "GatewayProcess":
+    def start(self) -> GatewayProcess:
         self._dir = tempfile.TemporaryDirectory()
         config = Path(self._dir.name) / "gateway.toml"
         config_args = []

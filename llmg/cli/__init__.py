@@ -53,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help=_CONFIG_HELP)
     check.set_defaults(func=cmd_check_config)
 
-    from ..contract import DEFAULT_PATH, command as cmd_contract
+    from ..contract import DEFAULT_PATH
+    from ..contract import command as cmd_contract
 
     contract = sub.add_parser("contract", help="write the OpenAPI contract generated from the msgspec Structs")
     contract.add_argument("--output", default=DEFAULT_PATH, help=f"where to write it (default {DEFAULT_PATH}; '-' prints it)")

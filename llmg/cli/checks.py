@@ -6,8 +6,8 @@ import argparse
 import errno
 import socket
 
-from ..hosts import exposure_warnings
 from ..config import LoadedConfig
+from ..hosts import exposure_warnings
 from ..providers.registry import Plan
 
 MAX_WORKERS = 256  # the same bound as server.workers in config.py

@@ -6,11 +6,13 @@ import argparse
 import logging
 import sys
 from functools import partial
+from typing import Any
 
 from sanic import Sanic
 
 from .. import __version__, logs
 from ..config import ConfigError, LoadedConfig, load
+from ..context import App
 from ..providers import registry
 from . import checks
 from .reload import pid_file
@@ -30,7 +32,7 @@ def _load(path: str | None, host: str | None = None, port: int | None = None, wo
     return loaded
 
 
-def build_app(path: str | None, host: str | None, port: int | None, workers: int | None) -> Sanic:
+def build_app(path: str | None, host: str | None, port: int | None, workers: int | None) -> App:
     """Factory used by every worker process: each loads the config and sets up logging itself,
     because a spawned worker never runs cmd_serve."""
     from ..app import create_app
@@ -64,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loaded.source, ", ".join(sorted(plan.registered)) or "none",
     )
     # access_log=False: Sanic's own access line is blank under our logging (logs.py writes ours).
-    run_options = dict(host=server.host, port=server.port, access_log=False, motd=False, backlog=server.backlog)
+    run_options: dict[str, Any] = dict(host=server.host, port=server.port, access_log=False, motd=False, backlog=server.backlog)
     from ..protocol import GatewayHttpProtocol  # request_timeout bounds the whole request (slow-loris)
 
     run_options["protocol"] = GatewayHttpProtocol
@@ -72,7 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _run(args, loaded, plan, run_options)
 
 
-def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, run_options: dict[str, object]) -> int:
+def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, run_options: dict[str, Any]) -> int:
     from sanic.worker.loader import AppLoader
 
     server = loaded.config.server

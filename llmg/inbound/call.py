@@ -10,9 +10,9 @@ import msgspec
 from sanic import Request
 
 from ..errors import GatewayError, ProviderError
-from ..runtime import current
 from ..providers.base import Call, Provider
 from ..request_id import request_id
+from ..runtime import current
 from ..schemas.decode import decode
 from ..schemas.openai import ChatCompletionRequest
 from ..streaming import event_json, sse_events
@@ -29,6 +29,8 @@ def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
     group = groups.get(model) if groups else None
     if group is not None:
         request.ctx.provider = model  # for the access log and upstream-failure warnings
+        # A Group is not a Provider but answers chat/chat_stream like one (duck-typed here; a
+        # Provider protocol that Group implements would let the signature say so).
         return group, model, model  # type: ignore[return-value]
     routed: tuple[Provider, str, str] = resolver.resolve(model)
     request.ctx.provider = routed[0].name

@@ -64,7 +64,8 @@ def choices_of(answer: dict[str, Any], req: CompletionRequest, number: int, prom
         if not isinstance(choice, dict):
             continue
         message = choice.get("message") or {}
-        text = message.get("content") if isinstance(message.get("content"), str) else ""
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
         index = choice.get("index", position) if isinstance(choice.get("index"), int) else position
         out.append(CompletionChoice(text=(prompt + text) if req.echo else text, index=number * n + index,
                                     finish_reason=finish_reason(choice.get("finish_reason") or "stop")))  # type: ignore[arg-type]

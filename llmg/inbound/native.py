@@ -13,11 +13,10 @@ import msgspec
 from sanic import Request
 
 from ..errors import GatewayError
-
 from ..providers.anthropic import AnthropicProvider
-from ..runtime import current
 from ..providers.base import Call, Provider, closing
 from ..providers.openai_compat import OpenAICompatProvider
+from ..runtime import current
 
 # Catalogue entries whose API serves the legacy /completions endpoint (each provider's own docs).
 COMPLETIONS_PROVIDERS = frozenset({
@@ -61,7 +60,7 @@ def try_resolve(request: Request, raw: bytes) -> tuple[Provider, str, str] | Non
     if model is None:
         return None
     try:
-        return current(request).resolver.resolve(model)  # type: ignore[no-any-return]
+        return current(request).resolver.resolve(model)
     except GatewayError:
         return None
 

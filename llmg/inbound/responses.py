@@ -27,6 +27,7 @@ from msgspec import UNSET
 from ..errors import GatewayError
 from ..schemas.responses import (
     FunctionCallItem,
+    FunctionToolChoice,
     IncompleteDetails,
     InputItem,
     InputTokensDetails,
@@ -41,7 +42,6 @@ from ..schemas.responses import (
     SummaryText,
     TextConfig,
     TextFormat,
-    FunctionToolChoice,
 )
 from .sse import named_event
 
@@ -242,7 +242,8 @@ def from_chat(answer: dict[str, Any], req: ResponsesRequest, response_id: str) -
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         output.append(ReasoningItem(id=new_id("rs"), summary=[SummaryText(text=reasoning)]))
-    text = message.get("content") if isinstance(message.get("content"), str) else ""
+    content = message.get("content")
+    text = content if isinstance(content, str) else ""
     if text:
         output.append(OutputMessage(id=new_id("msg"), status="completed", content=[OutputText(text=text)]))
     calls = [FunctionCallItem(id=new_id("fc"), call_id=c.get("id") or new_id("call"), name=(c.get("function") or {}).get("name", ""),
@@ -342,7 +343,7 @@ class StreamTranslator:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 if not isinstance(self.open, ReasoningItem):
-                    item = ReasoningItem(id=new_id("rs"), summary=[SummaryText(text="")])
+                    item: Any = ReasoningItem(id=new_id("rs"), summary=[SummaryText(text="")])
                     out += self._add(item)
                     out.append(self._event("response.reasoning_summary_part.added", item_id=item.id, output_index=self._index,
                                            summary_index=0, part={"type": "summary_text", "text": ""}))

@@ -7,9 +7,10 @@ The auth signal (llmg/auth.py) calls ``Gate.admit``.
 
 from __future__ import annotations
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
 
 from ..config import Config
+from ..context import App
 from .backend import Backend
 from .gate import Gate
 from .memory import MemoryBackend
@@ -31,7 +32,7 @@ def needed(config: Config) -> bool:
                                                   for k in config.keys.values())
 
 
-def install(app: Sanic, config: Config) -> None:
+def install(app: App, config: Config) -> None:
     if not needed(config):
         return  # no named key has limits or model rules: nothing on the hot path
 
@@ -48,13 +49,13 @@ def install(app: Sanic, config: Config) -> None:
     if config.limits.backend == "redis":
 
         @app.before_server_start
-        async def open_redis(app: Sanic) -> None:
+        async def open_redis(app: App) -> None:
             backend = open_backend(config)
             await backend.start()  # type: ignore[attr-defined]
             app.ctx.limits.backend = backend
 
         @app.after_server_stop
-        async def close_redis(app: Sanic) -> None:
+        async def close_redis(app: App) -> None:
             await app.ctx.limits.aclose()
 
     @app.on_request

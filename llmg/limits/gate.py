@@ -79,7 +79,7 @@ class Ticket:
 
     __slots__ = ("gate", "policy", "id", "reserved", "parallel", "done", "task", "meter")
 
-    def __init__(self, gate: "Gate", policy: KeyPolicy, ticket_id: str, reserved: int) -> None:
+    def __init__(self, gate: Gate, policy: KeyPolicy, ticket_id: str, reserved: int) -> None:
         self.gate = gate
         self.policy = policy
         self.id = ticket_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from .backend import GLOBAL, OK, PARALLEL, REQUESTS, TOKENS, WINDOW_MS, Decision, Limits
 
@@ -16,8 +17,8 @@ def _now_ms() -> int:
 @dataclass(slots=True)
 class _State:
     requests: deque[tuple[int, str]] = field(default_factory=deque)
-    tokens: deque[list] = field(default_factory=deque)  # [time_ms, ticket, amount]
-    token_entries: dict[str, list] = field(default_factory=dict)
+    tokens: deque[list[Any]] = field(default_factory=deque)  # [time_ms, ticket, amount]
+    token_entries: dict[str, list[Any]] = field(default_factory=dict)
     token_total: int = 0
     leases: dict[str, int] = field(default_factory=dict)  # ticket -> lease end (ms)
 
@@ -28,7 +29,7 @@ def _trim_requests(window: deque[tuple[int, str]], now: int) -> None:
         window.popleft()
 
 
-def _reset(window: deque, now: int) -> int:
+def _reset(window: deque[Any], now: int) -> int:
     return max(0, window[0][0] + WINDOW_MS - now) if window else 0
 
 

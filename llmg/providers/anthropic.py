@@ -17,8 +17,8 @@ import msgspec
 from ..config import ConfigError
 from ..errors import GatewayError, ProviderError
 from ..schemas.openai import ChatCompletionRequest, encode
-from ..transports import Transport
 from ..sse import SSEEvent
+from ..transports import Transport
 from . import anthropic_wire as wire
 from .anthropic_map import DEFAULT_MAX_TOKENS, StreamTranslator, error_of, from_anthropic, stream_error, to_anthropic
 from .base import Call, Provider, Reply, Settings, closing
@@ -61,7 +61,8 @@ class AnthropicProvider(Provider):
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         translator = StreamTranslator(call.model, include_usage, self.name)
-        return closing(stream, run(sse_decoded(stream.chunks(), self._event), translator), self.name)
+        events: AsyncIterator[wire.Event] = sse_decoded(stream.chunks(), self._event)
+        return closing(stream, run(events, translator), self.name)
 
     def _event(self, ev: SSEEvent) -> wire.Event | None:
         if not ev.data:

@@ -53,7 +53,6 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
-from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -68,6 +67,8 @@ from ..schemas.openai import (
     cached_prompt_usage,
 )
 from . import anthropic_wire as wire
+from .content import text_of as _text_of
+from .tool_features import function_tools_only
 from .translate import ChunkWriter
 
 DEFAULT_MAX_TOKENS = 4096
@@ -92,20 +93,6 @@ FINISH_REASONS: dict[str, FinishReason] = {
 
 
 # --- request: OpenAI chat -> Anthropic Messages --------------------------------------------------
-
-
-def _text_of(content: Any, where: str, sep: str = "") -> str:
-    """A system/tool message's content as plain text (string, or its text parts joined by ``sep``)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        if part.get("type") != "text":
-            raise InvalidRequest(f"{where}.content[{i}]: only text parts are allowed here", param=f"{where}.content")
-        texts.append(part.get("text") or "")
-    return sep.join(texts)
 
 
 def _image_block(url: str, where: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import ConfigError
+from ..transports import Transport
 from .base import Call, Reply, Settings
 from .openai_compat import OpenAICompatProvider
 
@@ -72,7 +73,7 @@ def _endpoint(base_url: str) -> str:
 
 
 class AzureOpenAIProvider(OpenAICompatProvider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         self.endpoint = _endpoint(self.base_url)
         self.api_version = _api_version(self.name, settings.params, AZURE_OPENAI_API_VERSION)
@@ -109,7 +110,7 @@ class AzureOpenAIProvider(OpenAICompatProvider):
 
 
 class AzureAIInferenceProvider(OpenAICompatProvider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         query = f"?api-version={_api_version(self.name, settings.params, AZURE_AI_API_VERSION)}"
         self.chat_url += query

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -53,7 +53,7 @@ class TranslationGuard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> Literal[False]:
         if exc is not None and isinstance(exc, SHAPE_ERRORS) and not isinstance(exc, GatewayError):
             raise bad_answer(self.provider, exc) from None
         return False
@@ -115,7 +115,7 @@ class Reply:
 
     body: bytes
     status: int = 200
-    headers: Mapping[str, str] | None = None
+    headers: dict[str, str] | None = None  # the type Sanic's HTTPResponse takes as it is
 
 
 class Provider:

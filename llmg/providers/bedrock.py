@@ -33,7 +33,7 @@ from ..errors import PROVIDER_HEADER, GatewayError, ProviderError, redact
 from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
-from ..transports import UpstreamStream
+from ..transports import Transport, UpstreamStream
 from .base import Call, Provider, Reply, Settings, closing
 from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
 from .translate import require_event_stream, run
@@ -60,7 +60,7 @@ def _setting(params: Mapping[str, object], keys: tuple[str, ...], env: Mapping[s
 
 
 class BedrockProvider(Provider):
-    def __init__(self, settings: Settings, transport, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, transport: Transport, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, transport)
         env = os.environ if environ is None else environ
         params = settings.params

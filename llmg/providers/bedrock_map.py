@@ -41,7 +41,6 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, redact
-from .tool_features import function_tools_only
 from ..schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -55,6 +54,8 @@ from ..schemas.openai import (
     Usage,
     cached_prompt_usage,
 )
+from .content import text_of as _text_of
+from .tool_features import function_tools_only
 from .translate import ChunkWriter
 
 _decode = msgspec.json.decode
@@ -97,19 +98,6 @@ STREAM_EXCEPTIONS = {
 
 
 # --- request: OpenAI chat -> Converse ------------------------------------------------------------
-
-
-def _text_of(content: Any, where: str) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text":
-            raise InvalidRequest(f"{where}.content[{i}]: only text parts are allowed here", param=f"{where}.content")
-        texts.append(part.get("text") or "")
-    return "".join(texts)
 
 
 def _data_url(url: str, where: str) -> tuple[str, str]:
@@ -339,9 +327,9 @@ def _additional_fields(data: Mapping[str, Any], model: str, inference: dict[str,
         thinking = {"type": "enabled", "budget_tokens": budget}
     if isinstance(thinking, dict):
         extra["thinking"] = thinking
-        budget = thinking.get("budget_tokens")
-        if thinking.get("type") == "enabled" and isinstance(budget, int) and not inference.get("maxTokens"):
-            inference["maxTokens"] = budget + _ANSWER_ROOM
+        given = thinking.get("budget_tokens")
+        if thinking.get("type") == "enabled" and isinstance(given, int) and not inference.get("maxTokens"):
+            inference["maxTokens"] = given + _ANSWER_ROOM
     return extra
 
 

@@ -23,11 +23,11 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError
-from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
+from .tool_features import function_tools_only
 from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 
 _decode = msgspec.json.decode
@@ -396,8 +396,9 @@ def error_message(body: bytes) -> str | None:
         data = _decode(body)
     except msgspec.DecodeError:
         return body[:500].decode("utf-8", "replace").strip() or None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return data["message"]
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, str):
+        return message
     return None
 
 
@@ -412,7 +413,8 @@ class CohereProvider(Provider):
         self.stream_headers = {**self.headers, "accept": "text/event-stream"}
         self.input_type = str(settings.params.get("input_type") or DEFAULT_INPUT_TYPE)
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None,
+                       kind: str | None = None) -> GatewayError:
         return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
 
     async def chat(self, call: Call) -> Reply:

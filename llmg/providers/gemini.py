@@ -44,7 +44,8 @@ class GeminiProvider(Provider):
     async def auth_headers(self, stream: bool = False) -> Mapping[str, str]:
         return self.stream_headers if stream else self.headers
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None,
+                       kind: str | None = None) -> GatewayError:
         if gm.is_bad_api_key(status, body):  # Google says 400 for a wrong key; it is an auth failure
             status = 401
         return super().upstream_error(status, body, headers, message=message or gm.error_message(body))

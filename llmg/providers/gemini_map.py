@@ -28,7 +28,6 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequest, ProviderError
-from .tool_features import function_tools_only
 from ..schemas.openai import (
     CompletionTokensDetails,
     Delta,
@@ -40,6 +39,7 @@ from ..schemas.openai import (
     Usage,
 )
 from . import gemini_wire as wire
+from .tool_features import function_tools_only
 from .translate import ChunkWriter
 
 _encode = msgspec.json.Encoder().encode
@@ -323,7 +323,8 @@ def to_request(data: dict[str, Any], model: str) -> dict[str, Any]:
                 name = function.get("name")
                 if not name:
                     raise _bad(f"{where}.tool_calls[{j}]: function.name is required", f"{where}.tool_calls[{j}]")
-                part: dict[str, Any] = {"functionCall": {"name": name, "args": _arguments(function.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")}}
+                args = _arguments(function.get("arguments"), f"{where}.tool_calls[{j}].function.arguments")
+                part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
                 ident = call.get("id") or ""
                 call_names[ident] = name
                 signature = split_tool_call_id(ident)[1]

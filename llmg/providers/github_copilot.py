@@ -25,9 +25,9 @@ import os
 import sys
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 
@@ -108,7 +108,7 @@ def parse_token(body: bytes, now: float) -> tuple[Token, str | None]:
 
 
 class CopilotProvider(Provider):
-    def __init__(self, settings: Settings, transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         params = settings.params
         self.token_url = str(params.get("token_url") or TOKEN_URL)
@@ -239,8 +239,8 @@ async def device_flow(
     client_id: str = CLIENT_ID,
     device_code_url: str = DEVICE_CODE_URL,
     access_token_url: str = ACCESS_TOKEN_URL,
-    out=sys.stderr,
-    sleep=asyncio.sleep,
+    out: TextIO = sys.stderr,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> str:
     """Run the device flow and return the GitHub OAuth token (raises LoginError)."""
     from ..transports.aiohttp import AiohttpTransport

@@ -30,6 +30,7 @@ from ..schemas.openai import (
     EmbeddingsRequest,
     EmbeddingsResponse,
     EmbeddingsUsage,
+    FinishReason,
     FunctionCall,
     Tool,
     ToolCall,
@@ -67,7 +68,7 @@ def _digest(data: bytes) -> str:
 
 
 class MockProvider(Provider):
-    def _answer(self, request: ChatCompletionRequest) -> tuple[list[str], str, ToolCall | None, int]:
+    def _answer(self, request: ChatCompletionRequest) -> tuple[list[str], FinishReason, ToolCall | None, int]:
         """(answer words, finish reason, tool call or None, prompt tokens)."""
         limit = request.max_completion_tokens or request.max_tokens
         if limit is not None and limit > MAX_TOKENS:
@@ -85,10 +86,9 @@ class MockProvider(Provider):
         if last.role == "tool":
             said = f"the tool result {said}"
         words = f"This is a mock response from LLMG. You said: {said}".split()
+        finish: FinishReason = "stop"
         if limit is not None and limit < len(words):
             words, finish = words[:limit], "length"
-        else:
-            finish = "stop"
         if len(words) * (request.n or 1) > MAX_ANSWER_WORDS:
             raise _over("answer words over all choices", MAX_ANSWER_WORDS, "n" if request.n else "messages")
         return words, finish, None, prompt_tokens
@@ -128,7 +128,8 @@ class MockProvider(Provider):
 
         yield chunk(Delta(role="assistant", content="" if not tool_call else None))
         if tool_call:
-            yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, id=tool_call.id, type="function", function={"name": tool_call.function.name, "arguments": ""})]))
+            yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, id=tool_call.id, type="function",
+                                                        function={"name": tool_call.function.name, "arguments": ""})]))
             yield chunk(Delta(tool_calls=[ToolCallDelta(index=0, function={"arguments": tool_call.function.arguments})]))
         for i, word in enumerate(words):
             yield chunk(Delta(content=word if i == 0 else " " + word))
@@ -143,7 +144,7 @@ class MockProvider(Provider):
         request = call.request
         assert isinstance(request, EmbeddingsRequest)
         items = request.input
-        texts: list[str] = [items] if isinstance(items, str) else [str(x) for x in items]  # type: ignore[list-item]
+        texts: list[str] = [items] if isinstance(items, str) else [str(x) for x in items]
         if isinstance(items, list) and items and isinstance(items[0], int):
             texts = [" ".join(map(str, items))]
         dims = request.dimensions or DEFAULT_DIMENSIONS

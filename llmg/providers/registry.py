@@ -18,6 +18,7 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from ..config import ConfigError, LoadedConfig, ProviderConfig, expand
 from ..transports import Timeout, Transport
@@ -73,9 +74,9 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
     config = loaded.config
     catalogue = dict(load_catalogue())
     result = Plan()
-    for name, section in config.providers.items():
+    for name, custom in config.providers.items():
         if name not in catalogue:
-            if section.base_url is None:
+            if custom.base_url is None:
                 raise ConfigError(
                     f"{loaded.source}: providers.{name}: unknown provider; set base_url to use it as a "
                     "custom OpenAI-compatible endpoint (see `llmg check-config` for the known names)"
@@ -145,7 +146,7 @@ class _NoTransport:
 
     name = "unopened"
 
-    def __getattr__(self, attr: str):
+    def __getattr__(self, attr: str) -> NoReturn:
         raise RuntimeError("adapters must not do I/O while they are constructed")
 
 
@@ -154,7 +155,7 @@ def _check_adapter(loaded: LoadedConfig, settings: Settings) -> None:
     regions, credentials files) fail here, at start-up and in check-config, as a ConfigError
     naming the key, instead of as a traceback from inside a worker."""
     try:
-        adapter_class(settings.spec)(settings, _NoTransport())  # type: ignore[arg-type]
+        adapter_class(settings.spec)(settings, _NoTransport())
     except ConfigError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith(loaded.source) else f"{loaded.source}: {message}") from None
@@ -162,7 +163,8 @@ def _check_adapter(loaded: LoadedConfig, settings: Settings) -> None:
 
 def adapter_class(spec: ProviderSpec) -> type[Provider]:
     module = importlib.import_module(f"llmg.providers.{spec.adapter}")
-    return module.ADAPTER
+    adapter: type[Provider] = module.ADAPTER
+    return adapter
 
 
 def instantiate(registered: Mapping[str, Settings], transport: Transport) -> dict[str, Provider]:

@@ -41,7 +41,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GatewayError, ProviderError, UpstreamTimeout
 
@@ -198,7 +198,7 @@ class TokenCache:
         self._failures, self._retry_at, self._error = 0, 0.0, None
 
 
-def _consume(task: asyncio.Task) -> None:
+def _consume(task: asyncio.Task[Any]) -> None:
     """A failed exchange is reported to whoever awaits it; never as 'exception never retrieved'."""
     if not task.cancelled():
         task.exception()

@@ -30,7 +30,7 @@ import msgspec
 
 from ..config import ConfigError
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream, printable, redact
-from ..transports import Timeout
+from ..transports import Timeout, Transport
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings
 from .gemini import GeminiProvider
@@ -62,7 +62,7 @@ class TokenSource:
     expiry, backoff after failures). This class only knows how to make the exchange.
     """
 
-    def __init__(self, info: dict[str, Any], transport, provider: str, timeout: Timeout) -> None:
+    def __init__(self, info: dict[str, Any], transport: Transport, provider: str, timeout: Timeout) -> None:
         self.kind = info.get("type", "service_account")
         self.token_uri = info.get("token_uri") or DEFAULT_TOKEN_URI
         self.transport = transport
@@ -76,11 +76,16 @@ class TokenSource:
             if missing:
                 raise CredentialsError(f"service-account key file lacks {', '.join(missing)}")
             from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
             try:
-                self._key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+                key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
             except (ValueError, TypeError):
-                raise CredentialsError("service-account private_key is not a usable PEM RSA key") from None
+                key = None
+            # RS256 needs an RSA key: an EC or Ed25519 PEM loads fine but could not sign the JWT.
+            if not isinstance(key, RSAPrivateKey):
+                raise CredentialsError("service-account private_key is not a usable PEM RSA key")
+            self._key = key
             self._email = info["client_email"]
             header = {"alg": "RS256", "typ": "JWT"}
             if info.get("private_key_id"):
@@ -105,7 +110,7 @@ class TokenSource:
 
         claims = {"iss": self._email, "scope": SCOPE, "aud": self.token_uri, "iat": now, "exp": now + _JWT_LIFETIME}
         signing_input = self._jwt_header + b"." + _b64url(_encode(claims))
-        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+        signature = self._key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         return signing_input + b"." + _b64url(signature)
 
     @property
@@ -208,7 +213,7 @@ def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, 
 
 
 class VertexAIProvider(GeminiProvider):
-    def __init__(self, settings: Settings, transport, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, transport: Transport, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, transport)
         env = os.environ if environ is None else environ
         params = settings.params
@@ -251,11 +256,12 @@ class VertexAIProvider(GeminiProvider):
         cached = self._auth
         if cached is None or cached[0] != token:  # two header dicts per token, not per request
             bearer = {"authorization": f"Bearer {token}"}
-            self.secrets = self.base_secrets + (token,)  # upstream error messages never echo it
+            self.secrets = (*self.base_secrets, token)  # upstream error messages never echo it
             cached = self._auth = (token, {**self.headers, **bearer}, {**self.stream_headers, **bearer})
         return cached[2] if stream else cached[1]
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None,
+                       kind: str | None = None) -> GatewayError:
         # Google's error bodies, without the Gemini API's "400 API_KEY_INVALID is a 401" rule: Vertex
         # authenticates with OAuth tokens, and its 400s are the request's fault.
         return Provider.upstream_error(self, status, body, headers, message=message or gm.error_message(body))

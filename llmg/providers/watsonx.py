@@ -25,13 +25,13 @@ from typing import Any
 import msgspec
 
 from ..errors import GatewayError, InvalidRequest, ProviderError, from_upstream
-from .tool_features import function_tools_only
 from ..schemas.openai import Delta, FinishReason, ToolCallDelta, Usage
 from ..sse import SSEEvent, event_json
 from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
-from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
+from .tool_features import function_tools_only
+from .translate import ChunkWriter, require_event_stream, run, sse_decoded
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -66,7 +66,9 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     if role != "user" and isinstance(content, list):
         out["content"] = "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
     if role == "assistant" and out.get("tool_calls"):
-        out["tool_calls"] = [{"id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}} for c in out["tool_calls"]]
+        out["tool_calls"] = [{"id": c["id"], "type": "function",
+                              "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments") or "{}"}}
+                             for c in out["tool_calls"]]
     return out
 
 
@@ -144,7 +146,8 @@ def chat_response(body: Mapping[str, Any], model: str) -> dict[str, Any]:
             out["tool_calls"] = _tool_calls(message["tool_calls"])
         if message.get("reasoning_content"):
             out["reasoning_content"] = message["reasoning_content"]
-        choices.append({"index": choice.get("index", i), "message": out, "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
+        choices.append({"index": choice.get("index", i), "message": out,
+                        "finish_reason": _finish(choice.get("finish_reason")) or "stop", "logprobs": choice.get("logprobs")})
     result: dict[str, Any] = {
         "id": body.get("id") or "",
         "object": "chat.completion",
@@ -244,8 +247,9 @@ def error_message(body: bytes) -> str | None:
             parts = [f"{e.get('code')}: {e.get('message')}" if e.get("code") else str(e.get("message")) for e in errors if isinstance(e, dict)]
             return "; ".join(parts) or None
         for key in ("errorMessage", "message"):  # IAM answers {"errorCode", "errorMessage"}
-            if isinstance(data.get(key), str):
-                return data[key]
+            message = data.get(key)
+            if isinstance(message, str):
+                return message
     return None
 
 
@@ -281,7 +285,8 @@ class WatsonxProvider(Provider):
         self.secrets = self.base_secrets + tuple(s for s in (token.value,) if s)
         return token
 
-    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None) -> GatewayError:
+    def upstream_error(self, status: int, body: bytes, headers: Mapping[str, str], message: str | None = None,
+                       kind: str | None = None) -> GatewayError:
         return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
 
     def _body(self, call: Call) -> bytes:

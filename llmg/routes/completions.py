@@ -12,7 +12,7 @@ from ..inbound import completions as translate
 from ..inbound import native
 from ..inbound.call import chat_call, chat_chunks, native_call, resolve
 from ..providers.base import Provider
-from ..schemas.completions import CompletionRequest
+from ..schemas.completions import CompletionChoice, CompletionRequest
 from ..schemas.decode import decode
 from ..schemas.openai import encode
 from ..streaming import DONE, event, relay_sse, send_stream
@@ -58,7 +58,7 @@ async def _stream(request: Request, provider: Provider, routed: tuple[Provider, 
     for number, prompt in enumerate(prompts):
         upstream = first if number == 0 else await provider.chat_stream(chat_call(request, translate.to_chat(body, prompt), routed))
         if body.echo:
-            echo = translate.completion(ident, body.model, [translate.CompletionChoice(text=prompt, index=number * (body.n or 1), finish_reason=None)], None)
+            echo = translate.completion(ident, body.model, [CompletionChoice(text=prompt, index=number * (body.n or 1), finish_reason=None)], None)
             yield event(echo)
         async for chunk in chat_chunks(upstream, provider.name):
             usage = translate.add_usage(usage, chunk.get("usage"))

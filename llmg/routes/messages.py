@@ -7,6 +7,7 @@ Errors on these routes are rendered in Anthropic's shape by the app's error hand
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
@@ -17,6 +18,7 @@ from ..inbound import native
 from ..inbound.call import chat_call, chat_chunks, native_call, resolve
 from ..inbound.sse import Last, send_events
 from ..providers.anthropic import AnthropicProvider
+from ..providers.base import Provider
 from ..schemas.anthropic import CountTokensRequest, CountTokensResponse, MessagesRequest
 from ..schemas.decode import decode
 from ..schemas.openai import encode
@@ -37,7 +39,11 @@ def _headers(request: Request, provider: AnthropicProvider, stream: bool) -> dic
     return headers
 
 
-def _decode_or_native(request: Request, decoder: msgspec.json.Decoder):  # type: ignore[no-untyped-def]
+# Either body the Messages routes decode (each has the ``model`` it routes by).
+_Body = TypeVar("_Body", MessagesRequest, CountTokensRequest)
+
+
+def _decode_or_native(request: Request, decoder: msgspec.json.Decoder[_Body]) -> tuple[_Body | None, tuple[Provider, str, str]]:
     """(strict body or None, routed). A body outside the translatable subset still goes to
     Anthropic itself, which validates its own API; for every other provider it is a 400."""
     raw = request.body

@@ -93,7 +93,7 @@ async def create(request: Request) -> HTTPResponse | None:
             last = Last(b"".join(translator.end()))
             if keep:  # stored before the last event goes out: a client may ask for it right away
                 store.put(response_id, encode(translator.response), translate.stored_items(body.input),
-                          conversation + [translator.assistant()])
+                          [*conversation, translator.assistant()])
             yield last
 
         await send_events(request, events(), translator.error)
@@ -102,7 +102,7 @@ async def create(request: Request) -> HTTPResponse | None:
     response, assistant = translate.from_chat(provider.answer_json(result.body), body, response_id)
     answer = encode(response)
     if keep:
-        store.put(response_id, answer, translate.stored_items(body.input), conversation + [assistant])
+        store.put(response_id, answer, translate.stored_items(body.input), [*conversation, assistant])
     return HTTPResponse(answer, content_type=JSON)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,6 +23,9 @@ from . import strategies
 from .group import Deployment, Group, Policy
 from .resolver import _MODEL_ID
 from .state import MemoryState, RoutingState
+
+if TYPE_CHECKING:
+    from ..providers.registry import Plan
 
 
 def deployment_key(group: str, index: int) -> str:
@@ -38,7 +42,7 @@ def _check_model(src: str, where: str, model: str) -> None:
         raise ConfigError(f"{src}: {where}: invalid model id {model!r}")
 
 
-def plan_deployments(loaded: LoadedConfig, plan, environ: Mapping[str, str]) -> dict[str, Settings]:
+def plan_deployments(loaded: LoadedConfig, plan: Plan, environ: Mapping[str, str]) -> dict[str, Settings]:
     """Settings for each deployment with its own adapter, keyed by deployment_key()."""
     from ..providers import registry
 
@@ -153,9 +157,9 @@ def build_groups(
                 continue
             if target not in direct:
                 prefix, _, model = target.partition("/")
-                dep = Deployment(f"fallback:{target}", target, providers[prefix], model, target, 1.0, 0, 1,
-                                 None, None, None, None)
-                direct[target] = Group(target, [dep], strategies.RoundRobin(), 1, state, policy, rng)
+                fallback = Deployment(f"fallback:{target}", target, providers[prefix], model, target, 1.0, 0, 1,
+                                      None, None, None, None)
+                direct[target] = Group(target, [fallback], strategies.RoundRobin(), 1, state, policy, rng)
             chain.append(direct[target])
         groups[name].chain = tuple(chain)
     return groups

@@ -71,7 +71,7 @@ class LeastBusy:
             return candidates[0]
         counts = [state.in_flight(dep.key) for dep in candidates]
         lowest = min(counts)
-        tied = [dep for dep, count in zip(candidates, counts) if count == lowest]
+        tied = [dep for dep, count in zip(candidates, counts, strict=True) if count == lowest]
         return tied[0] if len(tied) == 1 else self._ties.pick(tied, state)
 
 

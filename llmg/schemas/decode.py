@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 
@@ -51,7 +51,7 @@ def check_depth(raw: bytes, limit: int = MAX_DEPTH) -> None:
         _too_deep(limit)
 
 
-def _too_deep(limit: int) -> None:
+def _too_deep(limit: int) -> NoReturn:
     raise InvalidRequest(f"Request body nests JSON deeper than {limit} levels", code="json_too_deep")
 
 
@@ -102,4 +102,5 @@ def _with_integral_floats(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     Only reached after a failed typed decode, so valid requests never pay for it; the body forwarded
     upstream stays the client's bytes. Type checks stay strict otherwise (no strings for numbers).
     """
-    return msgspec.convert(_integral(msgspec.json.decode(raw)), decoder.type)
+    converted: T = msgspec.convert(_integral(msgspec.json.decode(raw)), decoder.type)
+    return converted

@@ -226,7 +226,7 @@ class AssistantMessage(Struct, kw_only=True):
 
     role: Literal["assistant"] = "assistant"
     content: str | None = None
-    tool_calls: list[ToolCall] | None | msgspec.UnsetType = msgspec.UNSET
+    tool_calls: list[ToolCall] | msgspec.UnsetType | None = msgspec.UNSET
     refusal: str | None = None
 
     def __post_init__(self) -> None:
@@ -264,8 +264,8 @@ class ChatCompletion(Struct, kw_only=True):
     model: str
     choices: list[Choice]
     # Left out when unknown: OpenAI's schema has neither "usage": null nor "system_fingerprint": null.
-    usage: Usage | None | msgspec.UnsetType = msgspec.UNSET
-    system_fingerprint: str | None | msgspec.UnsetType = msgspec.UNSET
+    usage: Usage | msgspec.UnsetType | None = msgspec.UNSET
+    system_fingerprint: str | msgspec.UnsetType | None = msgspec.UNSET
 
     def __post_init__(self) -> None:
         if self.usage is None:

@@ -90,7 +90,7 @@ class AiohttpStream:
         self._provider = provider
         self._limits = limits
         self.status: int = resp.status
-        self.headers = lower(resp.headers)
+        self.headers: Mapping[str, str] = lower(resp.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:

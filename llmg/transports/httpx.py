@@ -84,7 +84,7 @@ class HttpxStream:
         self._provider = provider
         self._limits = limits
         self.status: int = resp.status_code
-        self.headers = lower(resp.headers)
+        self.headers: Mapping[str, str] = lower(resp.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:

@@ -94,7 +94,7 @@ class MockStream:
         self._provider = provider
         self._limits = transport.limits
         self.status = answer.status
-        self.headers = lower(answer.headers)
+        self.headers: Mapping[str, str] = lower(answer.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:

@@ -113,7 +113,7 @@ class PyreqwestStream:
         self._idle = idle
         self._limits = limits
         self.status: int = resp.status
-        self.headers = lower(resp.headers)
+        self.headers: Mapping[str, str] = lower(resp.headers)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         read = self._reader.read_chunk

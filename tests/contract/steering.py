@@ -31,17 +31,21 @@ def steer(case: Any) -> None:
         _clamp_to_mock(case.body)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _clamp_to_mock(body: dict[str, Any]) -> None:
-    if isinstance(body.get("n"), int) and body["n"] > mock.MAX_N:
+    # Numbers, not just ints: the schema's integers may come as integral floats (1e5), which the
+    # gateway accepts as integers (schemas/decode.py), so they must be clamped too.
+    if _number(body.get("n")) and body["n"] > mock.MAX_N:
         body["n"] = mock.MAX_N
-    # Integers may arrive as floats ("4176.0" is a valid JSON Schema integer); Responses says
-    # max_output_tokens, Anthropic Messages max_tokens.
+    # Responses says max_output_tokens, Anthropic Messages max_tokens.
     for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-        value = body.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > mock.MAX_TOKENS:
+        if _number(body.get(key)) and body[key] > mock.MAX_TOKENS:
             body[key] = mock.MAX_TOKENS
     inputs = body.get("input")
     count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
     dims = body.get("dimensions")
-    if isinstance(dims, (int, float)) and not isinstance(dims, bool) and dims * count > mock.MAX_EMBEDDING_VALUES:
+    if _number(dims) and dims * count > mock.MAX_EMBEDDING_VALUES:
         body["dimensions"] = max(1, mock.MAX_EMBEDDING_VALUES // count)

@@ -177,3 +177,14 @@ def test_contract_covers_the_error_statuses_and_headers() -> None:
         **document["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
     stream = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
     assert set(stream) == {"application/json", "text/event-stream"}
+
+
+def test_both_403_refusals_are_documented() -> None:
+    # The error table once had two 403 entries, and the second silently replaced the first: the
+    # Host guard's refusal vanished from the contract (ruff's F601 now flags a repeated key too).
+    from llmg.hosts import HostNotAllowed
+
+    forbidden = contract.build()["components"]["responses"]["Forbidden"]
+    assert HostNotAllowed.status == 403
+    assert f"`{HostNotAllowed().code}`" in forbidden["description"]
+    assert "`model_not_allowed`" in forbidden["description"]

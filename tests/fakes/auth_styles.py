@@ -170,7 +170,7 @@ class ProviderFakes:
         self._ready.set()
         self._loop.run_forever()
 
-    def start(self) -> "ProviderFakes":
+    def start(self) -> ProviderFakes:
         self._thread.start()
         if not self._ready.wait(20):
             raise RuntimeError("provider fakes did not start")

@@ -183,10 +183,10 @@ def verify(request: web.Request, body: bytes, credentials: dict[str, tuple[str, 
         raise Rejected(403, "InvalidSignatureException", "'X-Amz-Security-Token' must be signed.")
     amz_date = request.headers.get("x-amz-date", "")
     try:
-        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise Rejected(400, "IncompleteSignatureException", f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if abs((now - when).total_seconds()) > 300 or amz_date[:8] != date:
         raise Rejected(403, "InvalidSignatureException",
                        f"Signature expired: {amz_date} is now earlier than {now:%Y%m%dT%H%M%SZ} (5 min skew allowed).")

@@ -76,7 +76,7 @@ class FaultyUpstream:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FaultyUpstream":
+    def start(self) -> FaultyUpstream:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("faulty upstream did not start")

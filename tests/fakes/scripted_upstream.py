@@ -47,7 +47,7 @@ class Scripted:
 
     # --- control from the test -----------------------------------------------------------------
 
-    def start(self) -> "Scripted":
+    def start(self) -> Scripted:
         self.server.start()
         return self
 

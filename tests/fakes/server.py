@@ -84,7 +84,7 @@ class FakeServer:
         self._ready.set()
         self._loop.run_forever()
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("fake server did not start")

@@ -38,7 +38,7 @@ def _read_until_closed(sock: socket.socket, deadline: float) -> bytes:
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             break
@@ -94,7 +94,7 @@ def test_slow_loris_headers_are_cut_at_the_request_timeout(probe, fault_gateway)
             break
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             closed = True
@@ -131,7 +131,7 @@ def test_slow_loris_body_gets_a_408(probe, fault_gateway, faulty) -> None:
             break
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             break
@@ -179,7 +179,7 @@ def test_two_thousand_idle_keep_alive_connections(probe, fault_gateway) -> None:
             return reader, writer
 
         conns = []
-        for i in range(0, count, 200):  # in batches: the listen backlog is finite
+        for _batch in range(0, count, 200):  # in batches: the listen backlog is finite
             conns += await asyncio.gather(*(open_one() for _ in range(200)))
         # All of them now sit idle on keep-alive; a new client is still served at once.
         start = time.monotonic()
@@ -190,7 +190,7 @@ def test_two_thousand_idle_keep_alive_connections(probe, fault_gateway) -> None:
         async def wait_closed(reader: asyncio.StreamReader) -> bytes:
             try:
                 return await asyncio.wait_for(reader.read(), KEEP_ALIVE_TIMEOUT + 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return b"still open"
         leftovers = await asyncio.gather(*(wait_closed(r) for r, _ in conns))
         for _, writer in conns:

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks import client, peer_bench, peer_report, tools
 from benchmarks.payloads import request_body
-from benchmarks.peers import HAProxy, Portkey, PeerUnavailable
+from benchmarks.peers import HAProxy, PeerUnavailable, Portkey
 from tests.conftest import FAKE_OPENAI_KEY
 
 CHAT = "/v1/chat/completions"

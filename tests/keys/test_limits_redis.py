@@ -122,7 +122,7 @@ def test_tpm_charged_from_streamed_usage(start_gateway, redis_server, redis_pref
     charged = 14
     while (answer := stream()).status_code == 200:
         charged += 7
-        assert wait_for(lambda: tokens() == charged)
+        assert wait_for(lambda: tokens() == charged)  # noqa: B023 - wait_for calls it before the loop goes on
     assert answer.status_code == 429 and "tokens per minute" in answer.json()["error"]["message"]
     # Refused once what was used plus this request's estimate (Content-Length / 4) passes the limit.
     estimate = len(json.dumps(body).replace(" ", "")) // 4

@@ -22,11 +22,11 @@ from llmg.config import ConfigError
 from llmg.errors import GatewayError
 from llmg.providers.anthropic import AnthropicProvider
 from llmg.providers.anthropic_map import StreamTranslator, from_anthropic, to_anthropic
+from llmg.providers.anthropic_wire import decode_message
 from llmg.providers.base import Settings
 from llmg.providers.catalogue import load_catalogue
-from llmg.schemas.openai import encode
-from llmg.providers.anthropic_wire import decode_message
 from llmg.providers.translate import run, sse_decoded
+from llmg.schemas.openai import encode
 from llmg.transports import Timeout
 from tests.fakes import anthropic_upstream
 from tests.fakes.anthropic_upstream import SIGNATURE, THINKING, TOOL_INPUTS

@@ -16,8 +16,8 @@ from llmg.providers import registry
 from llmg.providers.azure import AzureOpenAIProvider, _endpoint, azure_openai_url, deployment_map
 from llmg.providers.base import Call, Provider, Settings
 from llmg.providers.catalogue import (
-    markdown_table,
     load_catalogue,
+    markdown_table,
     readme_section,
     replace_readme_section,
 )

@@ -21,7 +21,7 @@ def hanging_upstream() -> FakeServer:
     async def models(request: web.Request) -> web.Response:
         try:
             await asyncio.wait_for(release.wait(), 60)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return web.json_response({"object": "list", "data": []})
 

@@ -291,6 +291,19 @@ def test_bad_project_or_location_is_a_config_error(tmp_path, params, message):
     assert message in str(err.value)
 
 
+def test_key_file_with_a_non_rsa_key_is_a_config_error(tmp_path):
+    # A valid PEM of another kind loaded, and the first token exchange died signing the RS256 JWT.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    bad = tmp_path / "ec.json"
+    bad.write_text(json.dumps({"type": "service_account", "client_email": "a@b", "private_key": pem}))
+    with pytest.raises(ConfigError, match="private_key is not a usable PEM RSA key"):
+        plan(parse(f'[providers.vertex_ai]\nparams = {{ credentials_file = "{bad}", project = "p1" }}\n', "t", {}), {})
+
+
 def test_key_file_without_private_key_is_a_config_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"type": "service_account", "client_email": "a@b", "private_key": "not a pem"}))

@@ -20,7 +20,7 @@ from llmg.providers.base import Settings
 from llmg.providers.catalogue import load_catalogue
 from llmg.providers.token_cache import TokenCache
 from llmg.providers.watsonx import WatsonxProvider
-from llmg.transport import Timeout, open_transport
+from llmg.transports import Timeout, open_transport
 from tests.fakes import watsonx_upstream
 from tests.fakes.server import FakeServer
 from tests.providers.test_watsonx import KEY, MODEL, _config

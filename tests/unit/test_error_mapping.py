@@ -57,7 +57,7 @@ def run_chat(transport: MockTransport, stream: bool = False) -> GatewayError:
 @pytest.mark.parametrize(
     "exc, status, type_, code",
     [
-        (asyncio.TimeoutError(), 504, "timeout_error", "upstream_timeout"),
+        (TimeoutError(), 504, "timeout_error", "upstream_timeout"),
         (ConnectionRefusedError(), 502, "provider_error", "upstream_unavailable"),
         (OSError("reset"), 502, "provider_error", "upstream_unavailable"),
     ],
