@@ -12,7 +12,7 @@ import logging
 from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors, hosts, limits, logs
+from . import auth, cors, errors, hosts, limits, logs, observe
 from .config import LoadedConfig
 from .inbound import anthropic as inbound_anthropic
 from .model_directory import ModelDirectory
@@ -40,6 +40,7 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
         # --- newcomer: say why a provider is unknown; log provider failures (never a key) ---
         if isinstance(exception, errors.UnknownProvider):
             exception = exception.explained(request.app.ctx.plan.skipped)
+        request.ctx.error = exception  # observe: the error type for metrics and the access line
         logs.upstream_failure(request, exception)
         # --- end newcomer ---
         return _error_response(exception, request.path)
@@ -84,8 +85,9 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     auth.install(app, auth.GatewayAuth(server.auth, config))
     if server.auth.enabled:
         limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set
-    if server.access_log:
+    if server.access_log and logs.effective_format(config.logging.format) == "text":
         logs.install_access_log(app)
+    observe.install(app, config)  # metrics, json access line, traces: nothing unless configured
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:
@@ -93,7 +95,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
-        app.ctx.transport = open_configured(config)
+        app.ctx.transport = observe.wrap_transport(app, open_configured(config))  # upstream time and spans
         providers = registry.instantiate(resolved.registered, app.ctx.transport)
         # Routing groups: deployments with their own key/base_url get their own adapter, built here once.
         app.ctx.deployment_adapters = registry.instantiate(resolved.deployments, app.ctx.transport)

@@ -28,9 +28,11 @@ def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
     group = groups.get(model) if groups else None
     if group is not None:
         request.ctx.provider = model  # for the access log and upstream-failure warnings
+        request.ctx.model = model  # observe
         return group, model, model  # type: ignore[return-value]
     routed: tuple[Provider, str, str] = resolver.resolve(model)
     request.ctx.provider = routed[0].name
+    request.ctx.model = routed[2]  # observe: "provider/model"
     return routed
 
 
