@@ -177,6 +177,9 @@ class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm: Count = 0  # tokens per minute (prompt + completion); 0 = no limit
     max_parallel: Count = 0  # requests in flight at once; 0 = no limit
     expires: datetime | None = None  # RFC 3339 with a zone; from then on the key gets 401 "key expired"
+    # --- observe: spend limit in USD per calendar period (UTC), on the [limits] backend; 0 = none ---
+    budget_usd: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    budget_period: Literal["day", "month"] = "month"
 
     def __repr__(self) -> str:  # a key must never reach a log line through repr()
         return f"KeyConfig(models={self.models!r}, rpm={self.rpm}, tpm={self.tpm}, max_parallel={self.max_parallel})"

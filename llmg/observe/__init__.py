@@ -28,6 +28,7 @@ from ..keys import PLAIN
 from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek: one decoder
 from ..limits.usage import StreamMeter, ask_for_usage, body_usage
 from ..request_id import request_id
+from .budget import Budgets
 from .pricing import Prices
 from .record import ObservedTransport, Rec, Watched, current, perf
 
@@ -39,7 +40,7 @@ _USAGE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 def wanted(config: Config) -> bool:
-    return (config.metrics.enabled or config.tracing.enabled
+    return (config.metrics.enabled or config.tracing.enabled or any(k.budget_usd for k in config.keys.values())
             or (config.server.access_log and logs.effective_format(config.logging.format) == "json"))
 
 
@@ -53,6 +54,8 @@ class Observer:
         self.json_log = config.server.access_log and logs.effective_format(config.logging.format) == "json"
         self.log_bodies = config.logging.log_bodies
         self.prices = Prices(config.pricing)
+        budgets = Budgets(config) if config.server.auth.enabled else None
+        self.budgets = budgets if budgets is not None and budgets.limits else None
         self.tracer: Any = None
         if config.tracing.enabled:
             from .tracing import Tracer
@@ -137,6 +140,8 @@ class Observer:
                 cost = price.cost(kinds[0], kinds[1], kinds[2])
         if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
             error = getattr(ctx, "error", None)
+        if cost is not None and self.budgets is not None and policy.name:
+            self.budgets.charge(policy.name, cost)
         m = self.metrics
         if m is not None:
             if rec.counted:
@@ -228,10 +233,24 @@ def install(app: Sanic, config: Config) -> None:
     @app.on_request(priority=-100)  # after auth's limits middleware: its meter, if any, is read
     async def observe_request(request: Request) -> None:
         observer.on_request(request)
+        if observer.budgets is not None:
+            name = getattr(request.ctx, "key", PLAIN).name
+            if name and request.method == "POST":
+                await observer.budgets.check(name)  # 429 insufficient_quota once the budget is spent
 
     @app.on_response(priority=-500)  # after the others have set their headers and settled
     async def observe_response(request: Request, response: HTTPResponse) -> None:
         observer.on_response(request, response)
+
+    if observer.budgets is not None:
+
+        @app.before_server_start
+        async def open_budgets(app: Sanic) -> None:
+            observer.budgets.open()
+
+        @app.after_server_stop
+        async def close_budgets(app: Sanic) -> None:
+            await observer.budgets.store.aclose()
 
     if config.metrics.enabled:
         scrape_key = config.metrics.key
