@@ -51,6 +51,7 @@ class Observer:
             from .metrics import Metrics
 
             self.metrics = Metrics()
+        self.scrape_path = config.metrics.path
         self.json_log = config.server.access_log and logs.effective_format(config.logging.format) == "json"
         self.log_bodies = config.logging.log_bodies
         self.prices = Prices(config.pricing)
@@ -69,8 +70,8 @@ class Observer:
         rec = Rec(started if started is not None else perf())
         request.ctx.obs = rec
         current.set(rec)
-        if self.metrics is not None:
-            self.metrics._in_flight_inc()
+        if self.metrics is not None and request.path != self.scrape_path:  # idle reads 0, scrapes aside
+            self.metrics.in_flight_n += 1
             rec.counted = True
         if self.tracer is not None:
             rec.span = self.tracer.start(request)
@@ -145,21 +146,23 @@ class Observer:
         m = self.metrics
         if m is not None:
             if rec.counted:
-                m._in_flight_dec()
+                m.in_flight_n -= 1
                 rec.counted = False
             ch = m.child(route, provider, model, key, rec.status)
-            ch.requests.inc()
+            ch.n += 1
             ch.duration.observe(elapsed)
             if rec.upstream_s:
                 ch.upstream.observe(rec.upstream_s)
             if rec.ttft is not None:
                 ch.ttft.observe(rec.ttft)
             if kinds is not None:
-                for child, n in zip(ch.tokens, kinds):
-                    if n:
-                        child.inc(n)
+                counts = ch.token_n
+                counts[0] += kinds[0]
+                counts[1] += kinds[1]
+                counts[2] += kinds[2]
+                counts[3] += kinds[3]
                 if cost is not None:
-                    ch.cost.inc(cost)
+                    ch.cost_usd += cost
                 else:
                     m.unpriced.labels(provider, model).inc()
             elif rec.status < 400 and provider != "-":
@@ -264,6 +267,10 @@ def install(app: Sanic, config: Config) -> None:
 
         app.add_route(metrics, config.metrics.path, methods=["GET"], name="metrics", ctx_public=bool(scrape_key))
 
-        @app.after_server_stop
+        @app.after_server_start
+        async def metrics_flusher(app: Sanic) -> None:
+            observer.metrics.start()
+
+        @app.before_server_stop
         async def metrics_worker_exit(app: Sanic) -> None:
             observer.metrics.worker_exit()

@@ -12,11 +12,13 @@ request pays one dict lookup and the increments, no string building.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
 import tempfile
 import time
+from bisect import bisect_left
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -29,6 +31,8 @@ BREAKER = {"closed": 0, "half-open": 1, "open": 2}
 # Distinct label sets kept per worker; past it new ones are counted under model="other", so a
 # caller inventing model names cannot grow the exposition without bound.
 MAX_CHILDREN = 5000
+# How often a worker hands its pending values to prometheus-client (see Children).
+FLUSH_S = 0.5
 
 
 def prepare_multiprocess() -> str:
@@ -40,18 +44,71 @@ def prepare_multiprocess() -> str:
     return path
 
 
-class Children:
-    """The metric children of one (route, provider, model, key, status) combination."""
+class _Hist:
+    """A histogram child's pending observations: bucket counts and sum, in plain Python."""
 
-    __slots__ = ("requests", "duration", "upstream", "ttft", "tokens", "cost")
+    __slots__ = ("target", "bounds", "counts", "sum", "n")
+
+    def __init__(self, target: Any, bounds: tuple[float, ...]) -> None:
+        self.target = target
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: +Inf
+        self.sum = 0.0
+        self.n = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.n += 1
+
+    def flush(self) -> None:
+        if not self.n:
+            return
+        # prometheus-client has no bulk observe: its child keeps one value per bucket (not
+        # cumulative) and the sum; tests/observe check the exposition stays right (pinned version).
+        buckets = self.target._buckets
+        for i, count in enumerate(self.counts):
+            if count:
+                buckets[i].inc(count)
+                self.counts[i] = 0
+        self.target._sum.inc(self.sum)
+        self.sum = 0.0
+        self.n = 0
+
+
+class Children:
+    """The metric children of one (route, provider, model, key, status) combination, with their
+    pending values: a request adds to plain Python numbers; ``flush`` hands them to
+    prometheus-client (its locks and, with --workers N, its memory-mapped files) off the hot path."""
+
+    __slots__ = ("requests", "duration", "upstream", "ttft", "tokens", "cost",
+                 "n", "token_n", "cost_usd", "_targets")
 
     def __init__(self, m: "Metrics", route: str, provider: str, model: str, key: str, status: str) -> None:
         self.requests = m.requests.labels(route, provider, model, key, status)
-        self.duration = m.duration.labels(route, provider, model)
-        self.upstream = m.upstream.labels(route, provider, model)
-        self.ttft = m.ttft.labels(route, provider, model)
+        self.duration = _Hist(m.duration.labels(route, provider, model), LATENCY_BUCKETS)
+        self.upstream = _Hist(m.upstream.labels(route, provider, model), LATENCY_BUCKETS)
+        self.ttft = _Hist(m.ttft.labels(route, provider, model), TTFT_BUCKETS)
         self.tokens = tuple(m.tokens.labels(provider, model, key, kind) for kind in KINDS)
         self.cost = m.cost.labels(provider, model, key)
+        self.n = 0
+        self.token_n = [0, 0, 0, 0]
+        self.cost_usd = 0.0
+
+    def flush(self) -> None:
+        if self.n:
+            self.requests.inc(self.n)
+            self.n = 0
+        for i, count in enumerate(self.token_n):
+            if count:
+                self.tokens[i].inc(count)
+                self.token_n[i] = 0
+        if self.cost_usd:
+            self.cost.inc(self.cost_usd)
+            self.cost_usd = 0.0
+        self.duration.flush()
+        self.upstream.flush()
+        self.ttft.flush()
 
 
 class Metrics:
@@ -80,11 +137,26 @@ class Metrics:
         self.rate_limited = Counter("llmg_rate_limited", "Requests refused by the gateway's limits (429)", ["key"], registry=reg)
         self.breaker = Gauge("llmg_breaker_state", "Routing circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
                              ["group", "deployment"], registry=reg, multiprocess_mode="max")
-        self.children: dict[tuple[str, str, str, str, str], Children] = {}
-        self._in_flight_inc = self.in_flight.inc
-        self._in_flight_dec = self.in_flight.dec
+        self.children: dict[tuple[str, str, str, str, int], Children] = {}
+        self.in_flight_n = 0  # set on the gauge at each flush
+        self._task: asyncio.Task[None] | None = None
 
-    def child(self, route: str, provider: str, model: str, key: str, status: str) -> Children:
+    def flush(self) -> None:
+        """Pending values to prometheus-client: before each scrape, and every FLUSH_S per worker
+        (so another worker's scrape sees this one's requests at most FLUSH_S late)."""
+        for child in self.children.values():
+            child.flush()
+        self.in_flight.set(self.in_flight_n)
+
+    def start(self) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(FLUSH_S)
+                self.flush()
+
+        self._task = asyncio.get_running_loop().create_task(loop())
+
+    def child(self, route: str, provider: str, model: str, key: str, status: int) -> Children:
         label = (route, provider, model, key, status)
         found = self.children.get(label)
         if found is None:
@@ -93,7 +165,7 @@ class Metrics:
                 found = self.children.get(label)
                 if found is not None:
                     return found
-            found = self.children[label] = Children(self, *label)
+            found = self.children[label] = Children(self, route, provider, label[2], key, str(status))
         return found
 
     def observe_breakers(self, groups: dict[str, Any]) -> None:
@@ -106,6 +178,7 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        self.flush()
         if self.multiprocess:
             from prometheus_client import CollectorRegistry
             from prometheus_client.multiprocess import MultiProcessCollector
@@ -116,7 +189,11 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def worker_exit(self) -> None:
-        """A stopped worker's live gauges no longer count."""
+        """A stopped worker's pending values are written; its live gauges no longer count."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.flush()
         if self.multiprocess:
             from prometheus_client import multiprocess
 

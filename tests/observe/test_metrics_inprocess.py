@@ -63,7 +63,7 @@ def test_counters_match_the_requests_sent(app, caplog) -> None:
     assert value(found, "llmg_tokens_total", model=PRICED, kind="completion") == 10
     assert value(found, "llmg_cost_usd_total", model=PRICED) == pytest.approx(5 * (5 * 0.15 + 2 * 0.60) / 1e6)
     assert value(found, "llmg_upstream_errors_total", provider="openai") == 1
-    assert value(found, "llmg_in_flight_requests") == 1  # the scrape itself
+    assert value(found, "llmg_in_flight_requests") == 0  # scrapes are not counted
 
     lines = [r.fields for r in caplog.records if r.name == "llmg.access" and r.fields["path"] != "/metrics"]
     assert len(lines) == 7  # exactly one per request, streams included (written when they end)
