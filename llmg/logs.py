@@ -59,9 +59,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def access_json(fields: dict[str, Any]) -> None:
-    """The json access line (llmg/observe builds the fields, one place)."""
+    """The json access line (llmg/observe builds the fields, one place), at info on llmg.access.
+
+    Written straight to stderr (fd 2) in one write: going through logging.Logger.info (a record,
+    the caller's frame, a formatter, a flush) cost more per request than the rest of metrics and
+    the line together (benchmarks/observe.py). One os.write per line keeps workers' lines whole
+    (writes up to PIPE_BUF are atomic on a pipe; O_APPEND files likewise)."""
     if access.isEnabledFor(logging.INFO):
-        access.info("access", extra={"fields": fields})
+        try:
+            os.write(2, _json.encode(fields) + b"\n")
+        except OSError:  # stderr closed or full: never fail a request over its log line
+            pass
 # --- end observe ---
 
 

@@ -164,9 +164,9 @@ class Observer:
                 if cost is not None:
                     ch.cost_usd += cost
                 else:
-                    m.unpriced.labels(provider, model).inc()
+                    ch.unpriced_n += 1
             elif rec.status < 400 and provider != "-":
-                m.no_usage.labels(provider, model).inc()
+                ch.no_usage_n += 1
             if error is not None:
                 if provider == "-":  # refused before routing: the gateway's own limits
                     if rec.status == 429:

@@ -81,8 +81,8 @@ class Children:
     pending values: a request adds to plain Python numbers; ``flush`` hands them to
     prometheus-client (its locks and, with --workers N, its memory-mapped files) off the hot path."""
 
-    __slots__ = ("requests", "duration", "upstream", "ttft", "tokens", "cost",
-                 "n", "token_n", "cost_usd", "_targets")
+    __slots__ = ("requests", "duration", "upstream", "ttft", "tokens", "cost", "unpriced", "no_usage",
+                 "n", "token_n", "cost_usd", "unpriced_n", "no_usage_n")
 
     def __init__(self, m: "Metrics", route: str, provider: str, model: str, key: str, status: str) -> None:
         self.requests = m.requests.labels(route, provider, model, key, status)
@@ -91,6 +91,10 @@ class Children:
         self.ttft = _Hist(m.ttft.labels(route, provider, model), TTFT_BUCKETS)
         self.tokens = tuple(m.tokens.labels(provider, model, key, kind) for kind in KINDS)
         self.cost = m.cost.labels(provider, model, key)
+        self.unpriced = m.unpriced.labels(provider, model)
+        self.no_usage = m.no_usage.labels(provider, model)
+        self.unpriced_n = 0
+        self.no_usage_n = 0
         self.n = 0
         self.token_n = [0, 0, 0, 0]
         self.cost_usd = 0.0
@@ -106,6 +110,12 @@ class Children:
         if self.cost_usd:
             self.cost.inc(self.cost_usd)
             self.cost_usd = 0.0
+        if self.unpriced_n:
+            self.unpriced.inc(self.unpriced_n)
+            self.unpriced_n = 0
+        if self.no_usage_n:
+            self.no_usage.inc(self.no_usage_n)
+            self.no_usage_n = 0
         self.duration.flush()
         self.upstream.flush()
         self.ttft.flush()

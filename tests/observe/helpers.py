@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FAKE_OPENAI_KEY
@@ -41,3 +43,9 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 def value(found: dict, name: str, **labels: str) -> float:
     """The sum of every sample of ``name`` whose labels include ``labels`` (0 when none)."""
     return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= ls)
+
+
+def access_lines(capfd) -> list[dict]:
+    """The json access lines written to stderr (fd 2) since the last call."""
+    err = capfd.readouterr().err
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{") and '"latency_ms"' in line]

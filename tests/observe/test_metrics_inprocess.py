@@ -9,7 +9,7 @@ import pytest
 
 from llmg.app import create_app
 from llmg.config import parse
-from tests.observe.helpers import GATEWAY_KEY, SCRAPE_KEY, config, samples, value
+from tests.observe.helpers import GATEWAY_KEY, SCRAPE_KEY, access_lines, config, samples, value
 
 AUTH = {"Authorization": f"Bearer {GATEWAY_KEY}", "content-type": "application/json"}
 PRICED = "openai/gpt-4o-mini"  # 0.15 / 0.60 USD per million in llmg/pricing.toml
@@ -31,7 +31,7 @@ def scrape(app) -> dict:
     return samples(response.text)
 
 
-def test_counters_match_the_requests_sent(app, caplog) -> None:
+def test_counters_match_the_requests_sent(app, caplog, capfd) -> None:
     caplog.set_level(logging.INFO, logger="llmg.access")
     for _ in range(3):
         _, r = app.test_client.post("/v1/chat/completions", json=chat(PRICED), headers=AUTH)
@@ -65,7 +65,7 @@ def test_counters_match_the_requests_sent(app, caplog) -> None:
     assert value(found, "llmg_upstream_errors_total", provider="openai") == 1
     assert value(found, "llmg_in_flight_requests") == 0  # scrapes are not counted
 
-    lines = [r.fields for r in caplog.records if r.name == "llmg.access" and r.fields["path"] != "/metrics"]
+    lines = [line for line in access_lines(capfd) if line["path"] != "/metrics"]
     assert len(lines) == 7  # exactly one per request, streams included (written when they end)
     streamed = [line for line in lines if line["ttft_ms"] is not None]
     assert len(streamed) == 2
@@ -79,14 +79,14 @@ def test_counters_match_the_requests_sent(app, caplog) -> None:
     assert len(failed) == 1 and failed[0]["error_type"]
 
 
-def test_unknown_price_is_unknown_not_zero(app, caplog) -> None:
+def test_unknown_price_is_unknown_not_zero(app, caplog, capfd) -> None:
     caplog.set_level(logging.INFO, logger="llmg.access")
     _, r = app.test_client.post("/v1/chat/completions", json=chat("openai/some-unpriced-model"), headers=AUTH)
     assert r.status == 200
     found = scrape(app)
     assert value(found, "llmg_cost_usd_total", model="openai/some-unpriced-model") == 0
     assert value(found, "llmg_unpriced_requests_total", model="openai/some-unpriced-model") == 1
-    line = [r.fields for r in caplog.records if r.name == "llmg.access"][0]
+    line = access_lines(capfd)[0]
     assert line["cost_usd"] is None and line["prompt_tokens"] == 5
 
 
@@ -128,9 +128,9 @@ def test_the_gateways_own_rate_limit_is_counted_per_key(openai_fake) -> None:
     assert value(found, "llmg_upstream_errors_total") == 0  # our own refusal is not the provider's
 
 
-def test_log_bodies_puts_the_bodies_in_the_line(openai_fake, caplog) -> None:
+def test_log_bodies_puts_the_bodies_in_the_line(openai_fake, caplog, capfd) -> None:
     caplog.set_level(logging.INFO, logger="llmg.access")
     app = create_app(parse(config(openai_fake.url, '[server]\naccess_log = true\n[logging]\nformat = "json"\nlog_bodies = true'), "t", {}))
     app.test_client.post("/v1/chat/completions", json=chat(PRICED), headers=AUTH)
-    line = [r.fields for r in caplog.records if r.name == "llmg.access"][0]
+    line = access_lines(capfd)[0]
     assert "hello there" in line["request_body"] and "echo: hello there" in line["response_body"]
