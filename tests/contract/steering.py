@@ -32,7 +32,8 @@ def steer(case: Any) -> None:
 
 
 def _clamp_to_mock(body: dict[str, Any]) -> None:
-    if isinstance(body.get("n"), int) and body["n"] > mock.MAX_N:
+    # A JSON number with a zero fraction (44.0) is a valid integer to msgspec: clamp floats too.
+    if isinstance(body.get("n"), (int, float)) and not isinstance(body["n"], bool) and body["n"] > mock.MAX_N:
         body["n"] = mock.MAX_N
     for key in ("max_tokens", "max_completion_tokens"):
         if isinstance(body.get(key), int) and body[key] > mock.MAX_TOKENS:
