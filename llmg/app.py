@@ -14,7 +14,7 @@ import logging
 from sanic import HTTPResponse, Request
 from sanic.exceptions import SanicException
 
-from . import auth, cors, errors, hosts, lifecycle, limits, logs, runtime
+from . import auth, cors, errors, hosts, lifecycle, limits, logs, observe, runtime
 from .config import LoadedConfig
 from .context import App, AppContext
 from .inbound import anthropic as inbound_anthropic
@@ -41,6 +41,7 @@ def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
         # --- newcomer: say why a provider is unknown; log provider failures (never a key) ---
         if isinstance(exception, errors.UnknownProvider):
             exception = exception.explained(request.app.ctx.plan.skipped)
+        request.ctx.error = exception  # observe: the error type for metrics and the access line
         logs.upstream_failure(request, exception)
         # --- end newcomer ---
         return _error_response(exception, request.path)
@@ -86,8 +87,9 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     auth.install(app)
     if server.auth.enabled:
         limits.install(app, config)  # [keys.NAME] limits and [limits]; nothing when none are set (restart to change)
-    if server.access_log:
+    if server.access_log and logs.effective_format(config.logging.format) == "text":
         logs.install_access_log(app)
+    observe.install(app, config)  # metrics, json access line, traces: nothing unless configured
     lifecycle.install(app, loaded)
 
     @app.on_response
@@ -96,7 +98,7 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
-        app.ctx.transport = open_configured(config)
+        app.ctx.transport = observe.wrap_transport(app, open_configured(config))  # upstream time and spans
         # Everything reloadable hangs off one runtime object; a reload replaces it whole.
         app.ctx.runtime = runtime.build(loaded, resolved, app.ctx.transport, generation=1)
 

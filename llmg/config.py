@@ -86,6 +86,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    # --- observe: the access line's format (LLMG_LOG_FORMAT wins); bodies only when asked ---
+    format: Literal["text", "json"] = "text"
+    log_bodies: bool = False  # json access lines carry the request and answer bodies (prompts!)
+    # --- end observe ---
 
 
 class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -182,6 +186,9 @@ class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm: Count = 0  # tokens per minute (prompt + completion); 0 = no limit
     max_parallel: Count = 0  # requests in flight at once; 0 = no limit
     expires: datetime | None = None  # RFC 3339 with a zone; from then on the key gets 401 "key expired"
+    # --- observe: spend limit in USD per calendar period (UTC), on the [limits] backend; 0 = none ---
+    budget_usd: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    budget_period: Literal["day", "month"] = "month"
 
     def __repr__(self) -> str:  # a key must never reach a log line through repr()
         return f"KeyConfig(models={self.models!r}, rpm={self.rpm}, tpm={self.tpm}, max_parallel={self.max_parallel})"
@@ -206,6 +213,43 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return f"LimitsConfig(backend={self.backend!r}, on_backend_error={self.on_backend_error!r}, global_rpm={self.global_rpm})"
 
 
+# --- observe: [metrics], [pricing."provider/model"], [tracing] (llmg/observe/) ---------------------
+
+USD = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """GET /metrics (Prometheus). Off by default. With `key`, scrapers send `Bearer <key>` and
+    gateway keys are not accepted there; without it, /metrics takes any gateway key."""
+
+    enabled: bool = False
+    key: str | None = None
+    path: str = "/metrics"
+
+    def __repr__(self) -> str:
+        return f"MetricsConfig(enabled={self.enabled}, key={'set' if self.key else None}, path={self.path!r})"
+
+
+class PriceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """USD per million tokens; overrides llmg/pricing.toml for one "provider/model"."""
+
+    input: USD
+    output: USD
+    cached: USD | None = None  # cached prompt tokens; None: charged as input
+
+
+class TracingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """OpenTelemetry traces (`pip install llmg[tracing]`); off by default."""
+
+    enabled: bool = False
+    # OTLP/HTTP traces endpoint; "" keeps spans in memory only (tests) or uses OTEL_EXPORTER_OTLP_* env.
+    otlp_endpoint: str = ""
+    service_name: str = "llmg"
+
+
+# --- end observe ---------------------------------------------------------------------------------
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
@@ -215,6 +259,11 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     groups: dict[str, GroupConfig] = {}
     keys: dict[str, KeyConfig] = {}
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    # --- observe ---
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    pricing: dict[str, PriceConfig] = {}
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
+    # --- end observe ---
 
 
 class ConfigError(Exception):

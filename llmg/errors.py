@@ -395,3 +395,19 @@ class LimitsUnavailable(GatewayError):
             code="limits_unavailable",
             headers={"retry-after": "1"},
         )
+
+
+# --- observe: budgets per named key (llmg/observe/budget.py) ---
+
+
+class BudgetExceeded(GatewayError):
+    """OpenAI's answer when an account's quota is used up: 429 insufficient_quota."""
+
+    status = 429
+    type = "insufficient_quota"
+
+    def __init__(self, name: str, budget: float, period: str) -> None:
+        super().__init__(
+            f"Key '{name}' has used its budget of {budget:g} USD for this {period}",
+            code="insufficient_quota",
+        )

@@ -11,9 +11,12 @@ fields that only its own logging config provides, so with ours it printed blank 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
+from typing import Any
 
+import msgspec
 from sanic import HTTPResponse, Request
 
 from .context import App
@@ -28,14 +31,57 @@ upstream = logging.getLogger("llmg.upstream")
 _configured = False
 
 
-def setup(level: str) -> None:
-    """Configure the root logger once per process (stderr, one format); later calls only set the level."""
+# --- observe: LLMG_LOG_LEVEL / LLMG_LOG_FORMAT, json lines ---
+def effective_level(level: str) -> str:
+    return os.environ.get("LLMG_LOG_LEVEL") or level
+
+
+def effective_format(fmt: str) -> str:
+    value = (os.environ.get("LLMG_LOG_FORMAT") or fmt).lower()
+    return value if value in ("text", "json") else "text"
+
+
+_json = msgspec.json.Encoder()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line. An access record's fields are the line; any other record is
+    time, level, pid, logger and message (the message is already free of keys: see hygiene.py)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if fields is None:
+            fields = {"time": record.created, "level": record.levelname.lower(), "pid": record.process,
+                      "logger": record.name, "message": record.getMessage()}
+            if record.exc_info:
+                fields["exception"] = self.formatException(record.exc_info)
+        return _json.encode(fields).decode()
+
+
+def access_json(fields: dict[str, Any]) -> None:
+    """The json access line (llmg/observe builds the fields, one place), at info on llmg.access.
+
+    Written straight to stderr (fd 2) in one write: going through logging.Logger.info (a record,
+    the caller's frame, a formatter, a flush) cost more per request than the rest of metrics and
+    the line together (benchmarks/observe.py). One os.write per line keeps workers' lines whole
+    (writes up to PIPE_BUF are atomic on a pipe; O_APPEND files likewise)."""
+    if access.isEnabledFor(logging.INFO):
+        try:
+            os.write(2, _json.encode(fields) + b"\n")
+        except OSError:  # stderr closed or full: never fail a request over its log line
+            pass
+# --- end observe ---
+
+
+def setup(level: str, fmt: str = "text") -> None:
+    """Configure the root logger once per process (stderr, one format); later calls only set the level.
+    LLMG_LOG_LEVEL and LLMG_LOG_FORMAT override the config's level and format."""
     global _configured
-    numeric = getattr(logging, level.upper(), logging.INFO)
+    numeric = getattr(logging, effective_level(level).upper(), logging.INFO)
     root = logging.getLogger()
     if not _configured:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(JsonFormatter() if effective_format(fmt) == "json" else logging.Formatter(FORMAT))
         root.addHandler(handler)
         # Sanic's own loggers carry handlers only when Sanic configures logging, which we turn off;
         # without a level of their own they follow ours.

@@ -52,11 +52,13 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
             else:
                 await response.send(chunk)
     except GatewayError as exc:
+        request.ctx.error = exc  # observe
         upstream_failure(request, exc)
         if not ended:
             await response.send(exc.event() + DONE)
     except Exception:
         _log.exception("stream failed after it started")
+        request.ctx.error = ProviderError("stream interrupted", code="stream_error")  # observe
         if not ended:
             await response.send(ProviderError("stream interrupted", code="stream_error").event() + DONE)
     finally:

@@ -38,7 +38,7 @@ def build_app(path: str | None, host: str | None, port: int | None, workers: int
     from ..app import create_app
 
     loaded = _load(path, host, port, workers)
-    logs.setup(loaded.config.logging.level)
+    logs.setup(loaded.config.logging.level, loaded.config.logging.format)
     return create_app(loaded, name="llmg")
 
 
@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problem = checks.auth_problem(loaded) or checks.bind_problem(server.host, server.port)
     if problem:
         return _fail(problem)
-    logs.setup(loaded.config.logging.level)
+    logs.setup(loaded.config.logging.level, loaded.config.logging.format)
     for warning in checks.warnings(loaded, plan):
         log.warning("%s", warning)
     log.info(
@@ -84,6 +84,10 @@ def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, ru
         app = create_app(loaded, plan, name="llmg")
         app.run(single_process=True, **run_options)
         return 0
+    if loaded.config.metrics.enabled:  # --- observe: every worker writes its metrics where a scrape sums them
+        from ..observe.metrics import prepare_multiprocess
+
+        prepare_multiprocess()
     loader = AppLoader(factory=partial(build_app, args.config, args.host, args.port, args.workers))
     app = loader.load()
     app.prepare(workers=server.workers, **run_options)

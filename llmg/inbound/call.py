@@ -31,9 +31,11 @@ def resolve(request: Request, model: str) -> tuple[Provider, str, str]:
         request.ctx.provider = model  # for the access log and upstream-failure warnings
         # A Group is not a Provider but answers chat/chat_stream like one (duck-typed here; a
         # Provider protocol that Group implements would let the signature say so).
+        request.ctx.model = model  # observe
         return group, model, model  # type: ignore[return-value]
     routed: tuple[Provider, str, str] = resolver.resolve(model)
     request.ctx.provider = routed[0].name
+    request.ctx.model = routed[2]  # observe: "provider/model"
     return routed
 
 

@@ -32,7 +32,7 @@ from sanic import HTTPResponse, Request
 from ..errors import LimitsUnavailable, PermissionDenied, RateLimited, printable
 from ..keys import PLAIN, KeyPolicy
 from .backend import GLOBAL, PARALLEL, REQUESTS, TOKENS, Backend, BackendError, Decision, Limits
-from .usage import StreamMeter, body_tokens
+from .usage import StreamMeter, ask_for_usage, body_tokens
 
 log = logging.getLogger("llmg.limits")
 
@@ -132,8 +132,6 @@ class _Peek(msgspec.Struct):
 
 
 _peek = msgspec.json.Decoder(_Peek)
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 
 
 class Gate:
@@ -233,14 +231,7 @@ class Gate:
                 f"Key '{policy.name}' may not use model '{printable(model)}'", param="model", code="model_not_allowed"
             )
         if policy.tpm and peek.stream and getattr(request.ctx, "limit_ticket", None) is not None:
-            options = peek.stream_options or {}
-            asked = options.get("include_usage") is True
-            if not asked:
-                # The upstream sends usage only when asked; the extra chunk is dropped on the way out.
-                data = _decode(request.body)
-                data["stream_options"] = {**options, "include_usage": True}
-                request.body = _encode(data)
-            request.ctx.limit_ticket.meter = StreamMeter(drop_usage_chunk=not asked)
+            request.ctx.limit_ticket.meter = ask_for_usage(request, peek.stream_options)
 
     # --- on the way out --------------------------------------------------------------------------
 

@@ -8,8 +8,17 @@ the same code serves every inbound format whose answers carry usage.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = None
+
+
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = None
 
 
 class _Usage(msgspec.Struct):
@@ -18,6 +27,26 @@ class _Usage(msgspec.Struct):
     total_tokens: int | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # --- observe: the cached and reasoning parts, for llmg_tokens_total and the access log ---
+    prompt_tokens_details: _PromptDetails | None = None
+    completion_tokens_details: _CompletionDetails | None = None
+    input_tokens_details: _PromptDetails | None = None  # the Responses API's names
+    output_tokens_details: _CompletionDetails | None = None
+    cache_read_input_tokens: int | None = None  # Anthropic's
+
+    def kinds(self) -> tuple[int, int, int, int]:
+        """(prompt, completion, cached, reasoning) in OpenAI's sense: cached is part of prompt,
+        reasoning part of completion."""
+        prompt = self.prompt_tokens if self.prompt_tokens is not None else (self.input_tokens or 0)
+        completion = self.completion_tokens if self.completion_tokens is not None else (self.output_tokens or 0)
+        details = self.prompt_tokens_details or self.input_tokens_details
+        cached = (details.cached_tokens or 0) if details is not None else (self.cache_read_input_tokens or 0)
+        if self.cache_read_input_tokens and self.prompt_tokens is None:
+            prompt += self.cache_read_input_tokens  # Anthropic counts cache reads outside input_tokens
+        out = self.completion_tokens_details or self.output_tokens_details
+        reasoning = (out.reasoning_tokens or 0) if out is not None else 0
+        return prompt, completion, cached, reasoning
+    # --- end observe ---
 
     def total(self) -> int:
         if self.total_tokens is not None:
@@ -54,14 +83,19 @@ _body = msgspec.json.Decoder(_WithUsage)
 _chunk = msgspec.json.Decoder(_Chunk)
 
 
-def body_tokens(body: bytes) -> int | None:
-    """Total tokens in a complete answer; None if it carries no usage."""
+def body_usage(body: bytes) -> _Usage | None:
+    """The usage object of a complete answer; None if it carries none."""
     if b'"usage"' not in body:
         return None
     try:
-        usage = _body.decode(body).usage
+        return _body.decode(body).usage
     except msgspec.DecodeError:
         return None
+
+
+def body_tokens(body: bytes) -> int | None:
+    """Total tokens in a complete answer; None if it carries no usage."""
+    usage = body_usage(body)
     return usage.total() if usage is not None else None
 
 
@@ -73,11 +107,12 @@ class StreamMeter:
     its event is whole; chunks without a usage object pass through without being parsed.
     """
 
-    __slots__ = ("drop_usage_chunk", "tokens", "_buffer")
+    __slots__ = ("drop_usage_chunk", "tokens", "usage", "_buffer")
 
     def __init__(self, drop_usage_chunk: bool) -> None:
         self.drop_usage_chunk = drop_usage_chunk
         self.tokens: int | None = None
+        self.usage: _Usage | None = None  # the last usage seen (observe reads its kinds)
         self._buffer = b""
 
     def feed(self, data: bytes) -> bytes:
@@ -111,8 +146,26 @@ class StreamMeter:
         if chunk.usage is None:
             return False
         self.tokens = chunk.usage.total()
+        self.usage = chunk.usage
         return self.drop_usage_chunk and not chunk.choices
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
         return rest
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+
+def ask_for_usage(request: Any, options: dict[str, Any] | None) -> StreamMeter:
+    """A meter for a streamed request's answer. The upstream sends usage only when asked
+    (``stream_options.include_usage``): ask for it, and drop the extra chunk on the way out when
+    the client did not ask itself. Used by the limits gate (TPM) and llmg/observe (usage, cost)."""
+    options = options or {}
+    asked = options.get("include_usage") is True
+    if not asked:
+        data = _decode(request.body)
+        data["stream_options"] = {**options, "include_usage": True}
+        request.body = _encode(data)
+    return StreamMeter(drop_usage_chunk=not asked)

@@ -42,9 +42,11 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
         group = groups.get(model)
         if group is not None:
             request.ctx.provider = model  # the group's name, for the access log and failure warnings
+            request.ctx.model = model  # observe: a routed name, never an unresolved one (label cardinality)
             return group, Call(raw, body, model, model, request_id(request))  # type: ignore[arg-type]
     provider, upstream, full = resolver.resolve(model)
     request.ctx.provider = provider.name  # for the access log and upstream-failure warnings
+    request.ctx.model = full  # observe: "provider/model", the pricing key
     return provider, Call(raw, body, full, upstream, request_id(request))  # type: ignore[arg-type]
 
 

@@ -7,7 +7,7 @@ import math
 from sanic import Blueprint, HTTPResponse, Request
 
 from ..keys import PLAIN, KeyPolicy
-from ..schemas.keys import KeyInfo, KeyLimits, KeyUsage
+from ..schemas.keys import KeyBudget, KeyInfo, KeyLimits, KeyUsage
 from ..schemas.openai import encode
 
 bp = Blueprint("key")
@@ -31,4 +31,11 @@ async def key_info(request: Request) -> HTTPResponse:
                 requests=decision.used_requests, tokens=decision.used_tokens, in_flight=decision.in_flight,
                 reset_requests_ms=decision.reset_requests_ms, reset_tokens_ms=decision.reset_tokens_ms,
             )
+    # --- observe: the key's spend against its budget ---
+    observer = getattr(request.app.ctx, "observer", None)
+    if observer is not None and observer.budgets is not None and policy.name:
+        spent = await observer.budgets.spent(policy.name)
+        if spent is not None:
+            info.budget = KeyBudget(budget_usd=spent[0], period=spent[1], spent_usd=spent[2])
+    # --- end observe ---
     return HTTPResponse(encode(info), content_type="application/json")

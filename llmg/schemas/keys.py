@@ -25,6 +25,14 @@ class KeyUsage(Struct, kw_only=True):
     reset_tokens_ms: int
 
 
+class KeyBudget(Struct, kw_only=True):
+    """The key's spend in the current UTC day or month (observe: [keys.NAME] budget_usd)."""
+
+    budget_usd: float
+    period: str  # "day" | "month"
+    spent_usd: float  # -1 when the backend cannot be read right now
+
+
 class KeyInfo(Struct, kw_only=True):
     object: str = "gateway.key"
     # The key's [keys.NAME]; null for a plain [server.auth] key, any token, or auth turned off.
@@ -34,3 +42,4 @@ class KeyInfo(Struct, kw_only=True):
     usage: KeyUsage | None = None
     backend: str | None = None  # "memory" | "redis" when limits apply
     backend_errors: int = 0  # failed backend calls in this worker since it started (a metric)
+    budget: KeyBudget | None = None  # observe: null when the key has no budget

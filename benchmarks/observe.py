@@ -1,0 +1,130 @@
+"""What metrics and the json access log cost: throughput of one gateway with them on against one
+with them off, in the same run (issue 15: under 5%).
+
+    .venv/bin/python -m benchmarks.observe [--rounds 5] [--duration 2] [--concurrency 64] [--out PATH]
+
+Two real gateways (`python -m llmg serve`, 1 worker, the offline mock provider) run side by side;
+only one is loaded at a time, in alternating rounds (off, on, off, on, ...), so the machine's noise
+falls on both alike. "on" = [metrics] enabled + access_log with format "json" (lines written to
+the gateway's log file, as in production to a file or a pipe). Plain and streamed chat requests,
+measured by benchmarks/client.py over keep-alive connections. The headline is the median round.
+
+On a shared, loaded machine req/s swings by 2-5x between rounds whatever is measured, so the
+gateway's own CPU time per request (user + system of its process tree, from /proc) is reported
+too: with one worker at saturation, throughput is the inverse of it, and it is far less noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import msgspec
+
+from benchmarks import procstat
+from benchmarks.client import measure, measure_plain
+from tests.gateway import GatewayProcess
+
+PLAIN = msgspec.json.encode({"model": "mock/mock-1", "messages": [{"role": "user", "content": "Hi"}]})
+STREAM = msgspec.json.encode({"model": "mock/mock-1", "messages": [{"role": "user", "content": "Hi"}], "stream": True})
+
+OFF = """
+[logging]
+level = "warning"
+[server]
+access_log = false
+[providers.mock]
+"""
+ON = """
+[logging]
+level = "info"
+format = "json"
+[server]
+access_log = true
+[metrics]
+enabled = true
+key = "bench-scrape"
+[providers.mock]
+"""
+
+
+def _cpu(gw: GatewayProcess) -> float:
+    return sum(procstat.cpu_seconds(pid) for pid in procstat.tree(gw.proc.pid))
+
+
+def run(rounds: int, duration: float, concurrency: int, on: str = ON) -> dict[str, dict[str, list[float]]]:
+    gateways = {"off": GatewayProcess(OFF).start(), "on": GatewayProcess(on).start()}
+    results: dict[str, dict[str, list[float]]] = {k: {"off": [], "on": []}
+                                                  for k in ("plain", "stream", "plain_cpu_us", "stream_cpu_us")}
+    try:
+        for gw in gateways.values():  # warm-up
+            measure_plain(f"{gw.url}/v1/chat/completions", PLAIN, f"Bearer {gw.token}", concurrency, 0.5)
+        for i in range(rounds):
+            order = ("off", "on") if i % 2 == 0 else ("on", "off")
+            for name in order:
+                gw = gateways[name]
+                cpu0 = _cpu(gw)
+                plain = measure_plain(f"{gw.url}/v1/chat/completions", PLAIN, f"Bearer {gw.token}", concurrency, duration)
+                results["plain"][name].append(plain["rps"])
+                results["plain_cpu_us"][name].append((_cpu(gw) - cpu0) / max(1, plain["requests"]) * 1e6)
+            for name in order:
+                gw = gateways[name]
+                cpu0 = _cpu(gw)
+                stream = measure(f"{gw.url}/v1/chat/completions", STREAM, f"Bearer {gw.token}", concurrency, duration)
+                results["stream"][name].append(stream["streams_per_s"])
+                results["stream_cpu_us"][name].append((_cpu(gw) - cpu0) / max(1, stream["streams"]) * 1e6)
+        lines = sum(1 for line in gateways["on"].output().splitlines() if '"latency_ms"' in line)
+        results["access_lines"] = {"on": [float(lines)], "off": []}
+    finally:
+        for gw in gateways.values():
+            gw.stop()
+    return results
+
+
+def report(results: dict, rounds: int, duration: float, concurrency: int) -> str:
+    load = os.getloadavg()[0]
+    out = [
+        "# Metrics + json access log: cost in throughput",
+        "",
+        f"`python -m benchmarks.observe --rounds {rounds} --duration {duration} --concurrency {concurrency}`; "
+        f"1 worker each, mock provider, {os.cpu_count()} CPUs, load average {load:.1f} at the end (shared machine).",
+        "",
+        "| requests | off (median) | on (median) | cost | rounds off | rounds on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, unit in (("plain", "req/s"), ("stream", "streams/s"), ("plain_cpu_us", "CPU µs/req"),
+                       ("stream_cpu_us", "CPU µs/stream")):
+        off, on = results[kind]["off"], results[kind]["on"]
+        m_off, m_on = statistics.median(off), statistics.median(on)
+        cost = (m_off - m_on) / m_off * 100 if "cpu" not in kind else (m_on - m_off) / m_off * 100
+        out.append(f"| {kind} | {m_off:.0f} {unit} | {m_on:.0f} {unit} | {cost:+.1f}% | "
+                   f"{', '.join(f'{v:.0f}' for v in off)} | {', '.join(f'{v:.0f}' for v in on)} |")
+    out += ["", f"Access lines written by the \"on\" gateway: {results['access_lines']['on'][0]:.0f}."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--duration", type=float, default=2.0)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--out", default=None, help="write the markdown table here too")
+    p.add_argument("--only", choices=("metrics", "log"), help="turn on only one of the two")
+    args = p.parse_args(argv)
+    on = ON
+    if args.only == "metrics":
+        on = ON.replace("access_log = true", "access_log = false")
+    elif args.only == "log":
+        on = ON.replace("enabled = true", "enabled = false")
+    text = report(run(args.rounds, args.duration, args.concurrency, on), args.rounds, args.duration, args.concurrency)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

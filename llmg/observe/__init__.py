@@ -1,0 +1,279 @@
+"""Usage, cost, Prometheus metrics, the JSON access line and traces: what operators see.
+
+``install`` wires an ``Observer`` into an app only when something is asked for ([metrics]
+enabled, a json access log, [tracing] enabled), so a default gateway pays nothing. Per request:
+
+  request middleware   -> a Rec (start = the moment Sanic had the request head), in flight +1;
+                          a streamed chat/completions request gets ``include_usage`` asked for
+                          (unless the limits gate already meters it: its meter is read instead).
+  upstream exchanges   -> ObservedTransport adds their time to the Rec.
+  response middleware  -> a complete answer finishes here, with the usage of its body;
+                          a stream finishes when its body ends (record.Watched).
+  finish               -> metrics (precomputed label children), the access line, the span.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import msgspec
+from sanic import HTTPResponse, Request
+
+from .. import logs
+from ..config import Config
+from ..context import App
+from ..errors import AuthenticationError, GatewayError
+from ..keys import PLAIN
+from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek: one decoder
+from ..limits.usage import StreamMeter, ask_for_usage, body_usage
+from ..request_id import request_id
+from ..runtime import current as current_runtime
+from .budget import Budgets
+from .pricing import Prices
+from .record import ObservedTransport, Rec, Watched, current, perf
+
+__all__ = ["Observer", "install", "wanted", "wrap_transport"]
+
+_SSE = "text/event-stream"
+# Routes whose streamed body takes OpenAI's stream_options.include_usage.
+_USAGE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})
+
+
+def wanted(config: Config) -> bool:
+    return (config.metrics.enabled or config.tracing.enabled or any(k.budget_usd for k in config.keys.values())
+            or (config.server.access_log and logs.effective_format(config.logging.format) == "json"))
+
+
+class Observer:
+    def __init__(self, config: Config) -> None:
+        self.metrics: Any = None
+        if config.metrics.enabled:
+            from .metrics import Metrics
+
+            self.metrics = Metrics()
+        self.scrape_path = config.metrics.path
+        self.json_log = config.server.access_log and logs.effective_format(config.logging.format) == "json"
+        self.log_bodies = config.logging.log_bodies
+        self.prices = Prices(config.pricing)
+        budgets = Budgets(config) if config.server.auth.enabled else None
+        self.budgets = budgets if budgets is not None and budgets.limits else None
+        self.tracer: Any = None
+        if config.tracing.enabled:
+            from .tracing import Tracer
+
+            self.tracer = Tracer(config.tracing)
+
+    # --- request middleware ----------------------------------------------------------------------
+
+    def on_request(self, request: Request) -> None:
+        started = getattr(request.stream, "perft0", None)
+        rec = Rec(started if started is not None else perf())
+        request.ctx.obs = rec
+        current.set(rec)
+        if self.metrics is not None and request.path != self.scrape_path:  # idle reads 0, scrapes aside
+            self.metrics.in_flight_n += 1
+            rec.counted = True
+        if self.tracer is not None:
+            rec.span = self.tracer.start(request)
+        if request.method != "POST":
+            return
+        body = request.body
+        if not body or b'"stream"' not in body:
+            return
+        ticket = getattr(request.ctx, "limit_ticket", None)
+        meter = ticket.meter if ticket is not None else None
+        feed: StreamMeter | None = None
+        if meter is None:
+            peek = _peek(body)
+            if peek is None or not peek.stream:
+                return
+            meter = feed = (ask_for_usage(request, peek.stream_options) if request.path in _USAGE_ROUTES
+                            else StreamMeter(drop_usage_chunk=False))
+        rec.meter = meter
+        inner = getattr(request.ctx, "wrap_stream", None)
+
+        def wrap(chunks: Any) -> Watched:
+            source = inner(chunks) if inner is not None else chunks
+            return Watched(source, rec, feed, lambda exc: self.finish(request, rec, error=exc))
+
+        request.ctx.wrap_stream = wrap
+
+    # --- response middleware ---------------------------------------------------------------------
+
+    def on_response(self, request: Request, response: HTTPResponse) -> None:
+        rec: Rec | None = getattr(request.ctx, "obs", None)
+        if rec is None:  # turned away before the request middleware (auth, limits, 404)
+            started = getattr(request.stream, "perft0", None)
+            rec = request.ctx.obs = Rec(started if started is not None else perf())
+        rec.status = response.status
+        if rec.done:
+            return
+        content_type = response.content_type
+        if response.status < 400 and content_type and content_type.startswith(_SSE):
+            return  # finished when the stream ends (record.Watched)
+        if response.status < 400:
+            rec.usage = body_usage(response.body or b"")
+        self.finish(request, rec, response)
+
+    # --- the end of a request --------------------------------------------------------------------
+
+    def finish(self, request: Request, rec: Rec, response: HTTPResponse | None = None,
+               error: BaseException | None = None) -> None:
+        if rec.done:
+            return
+        rec.done = True
+        elapsed = perf() - rec.start
+        ctx = request.ctx
+        policy = getattr(ctx, "key", PLAIN)
+        key = policy.name or "-"
+        provider = getattr(ctx, "provider", "-")
+        model = getattr(ctx, "model", "-")
+        route = request.route.path if request.route is not None else "-"
+        usage = rec.usage
+        kinds = usage.kinds() if usage is not None else None
+        cost: float | None = None
+        if kinds is not None:
+            price = self.prices.get(model)
+            if price is None and response is not None:  # a routing group: the deployment that answered
+                served = response.headers.get("x-llmg-deployment")
+                price = self.prices.get(served) if served else None
+            if price is not None:
+                cost = price.cost(kinds[0], kinds[1], kinds[2])
+        if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
+            error = getattr(ctx, "error", None)
+        if cost is not None and self.budgets is not None and policy.name:
+            self.budgets.charge(policy.name, cost)
+        m = self.metrics
+        if m is not None:
+            if rec.counted:
+                m.in_flight_n -= 1
+                rec.counted = False
+            ch = m.child(route, provider, model, key, rec.status)
+            ch.n += 1
+            ch.duration.observe(elapsed)
+            if rec.upstream_s:
+                ch.upstream.observe(rec.upstream_s)
+            if rec.ttft is not None:
+                ch.ttft.observe(rec.ttft)
+            if kinds is not None:
+                counts = ch.token_n
+                counts[0] += kinds[0]
+                counts[1] += kinds[1]
+                counts[2] += kinds[2]
+                counts[3] += kinds[3]
+                if cost is not None:
+                    ch.cost_usd += cost
+                else:
+                    ch.unpriced_n += 1
+            elif rec.status < 400 and provider != "-":
+                ch.no_usage_n += 1
+            if error is not None:
+                if provider == "-":  # refused before routing: the gateway's own limits
+                    if rec.status == 429:
+                        m.rate_limited.labels(key).inc()
+                elif logs.is_upstream_failure(error):
+                    m.upstream_errors.labels(provider, error.code or error.type).inc()
+        if self.json_log:
+            headers = response.headers if response is not None else None
+            fields: dict[str, Any] = {
+                "time": time.time(),
+                "request_id": request_id(request),
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "key": policy.name or None,
+                "provider": getattr(ctx, "provider", None),
+                "model": getattr(ctx, "model", None),
+                "deployment": headers.get("x-llmg-deployment") if headers is not None else getattr(ctx, "deployment", None),
+                "status": rec.status,
+                "latency_ms": round(elapsed * 1000, 3),
+                "upstream_ms": round(rec.upstream_s * 1000, 3) if rec.upstream_s else None,
+                "ttft_ms": round(rec.ttft * 1000, 3) if rec.ttft is not None else None,
+                "usage_source": "provider" if kinds is not None else "none",
+                "prompt_tokens": kinds[0] if kinds is not None else None,
+                "completion_tokens": kinds[1] if kinds is not None else None,
+                "cached_tokens": kinds[2] if kinds is not None else None,
+                "reasoning_tokens": kinds[3] if kinds is not None else None,
+                "cost_usd": cost,
+                "error_type": (error.code or error.type) if error is not None else None,
+            }
+            if self.log_bodies:
+                fields["request_body"] = (request.body or b"").decode("utf-8", "replace")
+                if response is not None:
+                    fields["response_body"] = (response.body or b"").decode("utf-8", "replace")
+            logs.access_json(fields)
+        if rec.span is not None:
+            self.tracer.end(rec.span, request, rec, kinds, error)
+
+    # --- GET /metrics ----------------------------------------------------------------------------
+
+    def scrape(self, request: Request) -> HTTPResponse:
+        groups = current_runtime(request).resolver.groups
+        if groups:
+            self.metrics.observe_breakers(groups)
+        body, content_type = self.metrics.exposition()
+        return HTTPResponse(body, content_type=content_type)
+
+
+def _peek(body: bytes) -> Any:
+    try:
+        return _peek_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def wrap_transport(app: App, transport: Any) -> Any:
+    """The worker's transport, timed per request when an Observer is installed."""
+    observer = getattr(app.ctx, "observer", None)
+    return transport if observer is None else ObservedTransport(transport, observer.tracer)
+
+
+def install(app: App, config: Config) -> None:
+    if not wanted(config):
+        return
+    observer = app.ctx.observer = Observer(config)
+
+    @app.on_request(priority=-100)  # type: ignore[call-arg]  # after auth's limits middleware: its meter, if any, is read
+    async def observe_request(request: Request) -> None:
+        observer.on_request(request)
+        if observer.budgets is not None:
+            name = getattr(request.ctx, "key", PLAIN).name
+            if name and request.method == "POST":
+                await observer.budgets.check(name)  # 429 insufficient_quota once the budget is spent
+
+    @app.on_response(priority=-500)  # after the others have set their headers and settled
+    async def observe_response(request: Request, response: HTTPResponse) -> None:
+        observer.on_response(request, response)
+
+    budgets = observer.budgets
+    if budgets is not None:
+
+        @app.before_server_start
+        async def open_budgets(app: App) -> None:
+            budgets.open()
+
+        @app.after_server_stop
+        async def close_budgets(app: App) -> None:
+            await budgets.store.aclose()
+
+    if config.metrics.enabled:
+        scrape_key = config.metrics.key
+
+        async def metrics(request: Request) -> HTTPResponse:
+            if scrape_key:  # its own key, compared in constant time; gateway keys are not accepted
+                scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), scrape_key.encode()):
+                    raise AuthenticationError()
+            return observer.scrape(request)
+
+        app.add_route(metrics, config.metrics.path, methods=["GET"], name="metrics", ctx_public=bool(scrape_key))
+
+        @app.after_server_start
+        async def metrics_flusher(app: App) -> None:
+            observer.metrics.start()
+
+        @app.before_server_stop
+        async def metrics_worker_exit(app: App) -> None:
+            observer.metrics.worker_exit()
