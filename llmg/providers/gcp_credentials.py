@@ -114,9 +114,48 @@ def secrets_of(info: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(info[k]) for k in ("client_secret", "refresh_token", "private_key") if info.get(k))
 
 
-def load(source: Source, info: Mapping[str, Any] | None) -> Any:
-    """google-auth credentials for ``source`` (``info``: the file's parsed JSON), scoped for Vertex."""
+def _from_info(info: dict[str, Any]) -> Any:
+    """The credentials object for one file's JSON, built without network I/O.
+
+    Not ``google.auth.load_credentials_from_dict`` for external_account files: it asks Cloud
+    Resource Manager for the project while loading, a blocking call at plan time.
+    """
     import google.auth
+
+    scopes = list(SCOPES)
+    kind = info.get("type")
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+    if kind == "authorized_user":
+        from google.oauth2 import credentials as user
+
+        return user.Credentials.from_authorized_user_info(info, scopes=scopes)
+    if kind == "external_account":
+        source = info.get("credential_source") or {}
+        if str(source.get("environment_id", "")).startswith("aws"):
+            from google.auth import aws
+
+            return aws.Credentials.from_info(info, scopes=scopes)
+        if source.get("executable"):
+            from google.auth import pluggable
+
+            return pluggable.Credentials.from_info(info, scopes=scopes)
+        from google.auth import identity_pool
+
+        return identity_pool.Credentials.from_info(info, scopes=scopes)
+    credentials, _ = google.auth.load_credentials_from_dict(info, scopes=scopes)  # impersonated and the rest
+    return credentials
+
+
+def load(source: Source, info: Mapping[str, Any] | None, token_url: str | None = None) -> Any:
+    """google-auth credentials for ``source`` (``info``: the file's parsed JSON), scoped for Vertex.
+
+    ``token_url`` (``params.token_url``) replaces the OAuth token endpoint of service-account and
+    user credentials: a private endpoint, or a test's fake. google-auth itself always sends user
+    credentials to Google's endpoint, whatever the file says, so only the config can move it.
+    """
     from google.auth import exceptions
 
     if source.kind == "metadata":
@@ -126,10 +165,12 @@ def load(source: Source, info: Mapping[str, Any] | None) -> Any:
     assert info is not None
     _check_info(info)
     try:
-        credentials, _ = google.auth.load_credentials_from_dict(dict(info), scopes=list(SCOPES))
+        credentials = _from_info(dict(info))
     except (exceptions.DefaultCredentialsError, ValueError, KeyError, TypeError) as exc:
         # google-auth's messages name the type or field that is wrong, never a key's value.
         raise CredentialsError(f"google-auth cannot use it ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if token_url and hasattr(credentials, "with_token_uri"):
+        credentials = credentials.with_token_uri(token_url)
     return credentials
 
 

@@ -167,7 +167,8 @@ class VertexAIProvider(GeminiProvider):
             raise ConfigError(f"{where}.credentials_file: " + MISSING_CREDENTIALS.format(name=self.name))
         try:
             info = _file_info(source)
-            credentials = gc.load(source, info)
+            token_url = params.get("token_url")
+            credentials = gc.load(source, info, str(token_url) if token_url else None)
         except CredentialsError as exc:
             what = "credentials_file" if source.origin.endswith("credentials_file") else "credentials"
             raise ConfigError(f"{where}.{what}: {exc} (from {source.origin})") from None
