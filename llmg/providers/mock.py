@@ -103,8 +103,8 @@ def _json_content(request: ChatCompletionRequest, said: str) -> str | None:
 
 
 class MockProvider(Provider):
-    def _answer(self, request: ChatCompletionRequest) -> tuple[list[str], str, ToolCall | None, int]:
-        """(answer words, finish reason, tool call or None, prompt tokens)."""
+    def _answer(self, request: ChatCompletionRequest) -> tuple[list[str], str, str, ToolCall | None, int]:
+        """(answer pieces, the string between pieces, finish reason, tool call or None, prompt tokens)."""
         limit = request.max_completion_tokens or request.max_tokens
         if limit is not None and limit > MAX_TOKENS:
             raise _over("tokens per answer", MAX_TOKENS, "max_completion_tokens" if request.max_completion_tokens else "max_tokens")
@@ -118,7 +118,7 @@ class MockProvider(Provider):
             arguments = msgspec.json.encode(instance(params, "tools")).decode() if params else "{}"
             ident = f"call_{_digest(tool.function.name.encode())[:16]}"
             call = ToolCall(id=ident, function=FunctionCall(name=tool.function.name, arguments=arguments))
-            return [], "tool_calls", call, prompt_tokens
+            return [], "", "tool_calls", call, prompt_tokens
         said = _text_of(last.content).strip() or "(nothing)"
         if last.role == "tool":
             said = f"the tool result {said}"
@@ -136,14 +136,13 @@ class MockProvider(Provider):
             finish = "stop"
         if len(pieces) * (request.n or 1) > MAX_ANSWER_WORDS:
             raise _over("answer words over all choices", MAX_ANSWER_WORDS, "n" if request.n else "messages")
-        words = [pieces[0], *(joiner + p for p in pieces[1:])] if pieces else []
-        return words, finish, None, prompt_tokens
+        return pieces, joiner, finish, None, prompt_tokens
 
     async def chat(self, call: Call) -> Reply:
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
-        words, finish, tool_call, prompt_tokens = self._answer(request)
-        message = AssistantMessage(content=None if tool_call else "".join(words), tool_calls=[tool_call] if tool_call else None)
+        words, joiner, finish, tool_call, prompt_tokens = self._answer(request)
+        message = AssistantMessage(content=None if tool_call else joiner.join(words), tool_calls=[tool_call] if tool_call else None)
         completion_tokens = len(words) + (1 if tool_call else 0)
         reply = ChatCompletion(
             id=f"chatcmpl-mock-{_digest(call.raw)}",
@@ -165,7 +164,7 @@ class MockProvider(Provider):
     async def _stream(self, call: Call) -> AsyncIterator[bytes]:
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
-        words, finish, tool_call, prompt_tokens = self._answer(request)
+        words, joiner, finish, tool_call, prompt_tokens = self._answer(request)
         ident, created, model = f"chatcmpl-mock-{_digest(call.raw)}", int(time.time()), call.model
 
         def chunk(index: int, delta: Delta, finish_reason: str | None = None) -> bytes:
@@ -181,9 +180,10 @@ class MockProvider(Provider):
                 start = ToolCallDelta(index=0, id=tool_call.id, type="function", function={"name": tool_call.function.name, "arguments": ""})
                 yield chunk(i, Delta(tool_calls=[start]))
                 yield chunk(i, Delta(tool_calls=[ToolCallDelta(index=0, function={"arguments": tool_call.function.arguments})]))
-        for word in words:
+        for n, word in enumerate(words):
+            piece = word if n == 0 else joiner + word
             for i in choices:
-                yield chunk(i, Delta(content=word))
+                yield chunk(i, Delta(content=piece))
         for i in choices:
             yield chunk(i, Delta(), finish)
         if request.stream_options and request.stream_options.include_usage:
