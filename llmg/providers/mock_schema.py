@@ -9,7 +9,9 @@ pydantic emits): ``type`` (one or a list), ``enum``/``const``, ``properties``/``
 ``items``/``prefixItems``, ``anyOf``/``oneOf`` (the first branch that yields), ``allOf`` (merged),
 local ``$ref`` (``#/$defs/...``, ``#/definitions/...``, ``#``), string lengths and common
 ``format``s, numeric bounds and ``multipleOf``, ``minItems``/``minProperties``. A ``pattern`` is
-not solved; the schema's ``default`` or first ``examples`` entry is used when one is given.
+not solved; the schema's ``default`` or first ``examples`` entry is used when one is given. What
+the walk does not understand (a remote ``$ref``, an unknown type, a malformed keyword) gets a
+placeholder value, never an error: judging schemas is the real provider's job.
 
 A schema is caller input, so the walk is bounded: a recursive ``$ref`` stops at an optional value,
 and a schema that demands a huge instance (``minItems: 10**9``) is refused with a 400 rather than
@@ -54,29 +56,31 @@ class _Walk:
         self.root = root
         self.nodes = 0
 
-    def ref(self, pointer: str) -> dict[str, Any]:
+    def ref(self, pointer: Any) -> dict[str, Any]:
+        # A remote or unresolvable $ref is not the mock's business to refuse (a provider might
+        # resolve it): it stands for "any value".
         if pointer == "#":
             return self.root
-        if not pointer.startswith("#/"):
-            raise InvalidRequest(f"The mock provider resolves only local $ref pointers, not {pointer!r}", param="response_format")
+        if not isinstance(pointer, str) or not pointer.startswith("#/"):
+            return {}
         node: Any = self.root
         for part in pointer[2:].split("/"):
             part = part.replace("~1", "/").replace("~0", "~")
             if not isinstance(node, dict) or part not in node:
-                raise InvalidRequest(f"Unresolvable $ref {pointer!r} in the schema", param="response_format")
+                return {}
             node = node[part]
-        if not isinstance(node, dict):
-            raise InvalidRequest(f"$ref {pointer!r} does not point at a schema", param="response_format")
-        return node
+        return node if isinstance(node, dict) else {}
 
     def value(self, schema: Any, name: str, depth: int) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES or depth > MAX_DEPTH * 2:
+        if self.nodes > MAX_NODES:
             raise _TooBig
+        if depth > MAX_DEPTH * 2:  # a recursion with no optional exit: stop with a placeholder
+            return None
         if schema is True or schema is None or schema == {}:
             return f"mock {name}"
-        if not isinstance(schema, dict):
-            raise InvalidRequest("The schema is not a JSON Schema object", param="response_format")
+        if not isinstance(schema, dict):  # not a schema the mock understands: any value will do
+            return f"mock {name}"
         if "$ref" in schema:
             merged = {**self.ref(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}}
             return self.value(merged, name, depth + 1)
@@ -120,7 +124,7 @@ class _Walk:
             return True
         if kind == "null":
             return None
-        raise InvalidRequest(f"Unknown JSON Schema type {kind!r}", param="response_format")
+        return f"mock {name}"  # an unknown type: the mock answers rather than judges the schema
 
     def resolve(self, schema: Any) -> dict[str, Any]:
         while isinstance(schema, dict) and "$ref" in schema:
@@ -243,6 +247,7 @@ def instance(schema: dict[str, Any] | None, param: str) -> Any:
             param=param,
             code="mock_limit_exceeded",
         ) from None
-    except InvalidRequest as err:
-        err.param = param
-        raise
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+        # A schema-valid request may carry a schema that is not valid JSON Schema ("minItems":
+        # "many", "properties": []): answer a plain object rather than fail the request.
+        return {}

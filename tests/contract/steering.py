@@ -34,11 +34,26 @@ def steer(case: Any) -> None:
 def _clamp_to_mock(body: dict[str, Any]) -> None:
     if isinstance(body.get("n"), int) and body["n"] > mock.MAX_N:
         body["n"] = mock.MAX_N
-    for key in ("max_tokens", "max_completion_tokens"):
-        if isinstance(body.get(key), int) and body[key] > mock.MAX_TOKENS:
+    # Integers may arrive as floats ("4176.0" is a valid JSON Schema integer); Responses says
+    # max_output_tokens, Anthropic Messages max_tokens.
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > mock.MAX_TOKENS:
             body[key] = mock.MAX_TOKENS
     inputs = body.get("input")
     count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
     dims = body.get("dimensions")
-    if isinstance(dims, int) and dims * count > mock.MAX_EMBEDDING_VALUES:
+    if isinstance(dims, (int, float)) and not isinstance(dims, bool) and dims * count > mock.MAX_EMBEDDING_VALUES:
         body["dimensions"] = max(1, mock.MAX_EMBEDDING_VALUES // count)
+    # --- mockcreds: n may arrive as a float too ("9.0" is a valid JSON Schema integer).
+    n = body.get("n")
+    if isinstance(n, float) and n > mock.MAX_N:
+        body["n"] = mock.MAX_N
+    # A tool_choice naming a tool the request does not offer is a 400 (as OpenAI
+    # answers it); a schema-valid body may still pair them, so the choice goes.
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        named = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
+        offered = {(t.get("function") or {}).get("name") for t in body.get("tools") or () if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+        if named not in offered:
+            body.pop("tool_choice", None)
