@@ -137,6 +137,18 @@ class Provider:
         self.headers = self.build_headers()
         self.translating = TranslationGuard(self.name)
 
+    @classmethod
+    def missing_setting(cls, settings: Settings, environ: Mapping[str, str]) -> str | None:
+        """Why ``settings`` are incomplete for this adapter, or None when nothing required is unset.
+
+        The one rule for incomplete provider settings (issue 17): the registry asks every adapter
+        when the config is planned, with no I/O. An incomplete provider is skipped like one without
+        a key: check-config lists the reason, serve warns with it, and a request for it gets the
+        404 "Unknown provider" carrying it, never a 500 and never a stopped gateway. The reason
+        names the unset setting and where to set it. Invalid values stay ConfigErrors.
+        """
+        return None
+
     # --- the interface the routes call ---------------------------------------------------------
 
     async def chat(self, call: Call) -> Reply:

@@ -4,10 +4,13 @@
     POST {base}/model/{modelId}/converse-stream   application/vnd.amazon.eventstream answer
 
 ``base`` is ``https://bedrock-runtime.{region}.amazonaws.com`` unless ``base_url`` is configured
-(a VPC endpoint, a proxy, a test fake). Credentials are read once, at start-up: the access key
-through the registry (``providers.bedrock.api_key`` or ``AWS_ACCESS_KEY_ID``), then
-``params.secret_access_key`` / ``AWS_SECRET_ACCESS_KEY``, ``params.session_token`` /
-``AWS_SESSION_TOKEN`` and ``params.region`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (us-east-1).
+(a VPC endpoint, a proxy, a test fake). Credentials (``aws_credentials``): a Bedrock API key
+(``params.bearer_token`` / ``AWS_BEARER_TOKEN_BEDROCK``, Bearer auth); static keys
+(``providers.bedrock.api_key`` or ``AWS_ACCESS_KEY_ID``, ``params.secret_access_key`` /
+``AWS_SECRET_ACCESS_KEY``, ``params.session_token`` / ``AWS_SESSION_TOKEN``); else botocore's
+chain (profiles and SSO, web identity, container and instance roles), refreshed off the event
+loop. Region: ``params.region`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (us-east-1). No
+credential at all skips the provider with the reason (``missing_setting``).
 
 The translation lives in ``bedrock_map`` (pure functions), the signature in ``llmg.sigv4`` and the
 binary stream framing in ``llmg.eventstream``; this module only moves bytes. Errors: Bedrock's
@@ -34,6 +37,7 @@ from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
 from ..transports import Transport, UpstreamStream
+from .aws_credentials import ChainCredentials, chain_hint
 from .base import Call, Provider, Reply, Settings, closing
 from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
 from .translate import require_event_stream, run
@@ -59,7 +63,31 @@ def _setting(params: Mapping[str, object], keys: tuple[str, ...], env: Mapping[s
     return None
 
 
+def _bearer(params: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+    return _setting(params, ("bearer_token", "api_key_bedrock"), env, ("AWS_BEARER_TOKEN_BEDROCK",))
+
+
+def _secret(params: Mapping[str, object], env: Mapping[str, str]) -> str | None:
+    return _setting(params, ("secret_access_key", "aws_secret_access_key"), env, ("AWS_SECRET_ACCESS_KEY",))
+
+
 class BedrockProvider(Provider):
+    @classmethod
+    def missing_setting(cls, settings: Settings, environ: Mapping[str, str]) -> str | None:
+        params = settings.params
+        if _bearer(params, environ):
+            return None
+        if settings.api_key:
+            if _secret(params, environ):
+                return None
+            return (f"no AWS secret access key for the access key id: set $AWS_SECRET_ACCESS_KEY or "
+                    f"providers.{settings.name}.params.secret_access_key")
+        if chain_hint(params, environ):
+            return None
+        return (f"no AWS credentials: set $AWS_BEARER_TOKEN_BEDROCK (a Bedrock API key), $AWS_ACCESS_KEY_ID and "
+                f"$AWS_SECRET_ACCESS_KEY, a profile ($AWS_PROFILE, ~/.aws), web identity ($AWS_WEB_IDENTITY_TOKEN_FILE), "
+                f'a container or instance role (or params.credentials = "chain"), or providers.{settings.name}.params.bearer_token')
+
     def __init__(self, settings: Settings, transport: Transport, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, transport)
         env = os.environ if environ is None else environ
@@ -68,10 +96,6 @@ class BedrockProvider(Provider):
         if not _REGION.fullmatch(region):
             raise ConfigError(f"providers.{self.name}: {region!r} is not an AWS region name")
         self.region = region
-        secret = _setting(params, ("secret_access_key", "aws_secret_access_key"), env, ("AWS_SECRET_ACCESS_KEY",))
-        token = _setting(params, ("session_token", "aws_session_token"), env, ("AWS_SESSION_TOKEN",))
-        access = settings.api_key or ""
-        self.secrets = tuple(dict.fromkeys(self.base_secrets + tuple(s for s in (access, secret, token) if s)))
 
         template = self.base_url or self.spec.base_url_template or "https://bedrock-runtime.{region}.amazonaws.com"
         base = template.replace("{region}", region)
@@ -85,13 +109,27 @@ class BedrockProvider(Provider):
 
         # Signed on every request: content-type and accept, plus any headers the config adds.
         self.stream_headers = {**self.headers, "accept": STREAM_ACCEPT}
-        self.missing: str | None = None
-        if not secret:
-            # Not a start-up failure: the access key may come from an unrelated tool's environment.
-            self.missing = (f"{self.name}: no AWS secret access key (set AWS_SECRET_ACCESS_KEY or "
-                            f"providers.{self.name}.params.secret_access_key)")
-            log.warning("%s", self.missing)
-        self.signer = Signer(access, secret or "", region, SERVICE, token)
+        self.signer: Signer | None = None
+        self.chain: ChainCredentials | None = None
+        bearer = _bearer(params, env)
+        if bearer:
+            # A Bedrock API key: Bearer auth, no signature (and no other credential is consulted).
+            auth = {"authorization": f"Bearer {bearer}"}
+            self.headers, self.stream_headers = {**self.headers, **auth}, {**self.stream_headers, **auth}
+            self.secrets = tuple(dict.fromkeys((*self.base_secrets, bearer)))
+            self.credential_source = "bearer token"
+            return
+        access = settings.api_key or ""
+        secret = _secret(params, env)
+        if access and secret:
+            token = _setting(params, ("session_token", "aws_session_token"), env, ("AWS_SESSION_TOKEN",))
+            self.secrets = tuple(dict.fromkeys(self.base_secrets + tuple(s for s in (access, secret, token) if s)))
+            self.signer = Signer(access, secret, region, SERVICE, token)
+            self.credential_source = "static keys"
+            return
+        profile = _setting(params, ("profile",), env, ())
+        self.chain = ChainCredentials(self.name, region, SERVICE, profile)
+        self.credential_source = "botocore credential chain"
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -101,25 +139,29 @@ class BedrockProvider(Provider):
         # wire even when given %3A; signing exactly what is sent keeps both transports correct.
         return f"{self.prefix}/model/{quote(model, safe=':@+')}/{operation}"
 
-    def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, dict[str, str]]:
-        if self.missing:
-            raise ProviderError(self.missing, code="provider_misconfigured")
+    async def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, Mapping[str, str]]:
         body = _encode(to_converse(call.data(), call.model))
         path = self._path(call.model, operation)
-        return self.origin + path, body, self.signer.sign("POST", self.host, path, body, headers=headers)
+        signer = self.signer
+        if signer is None:
+            if self.chain is None:  # a Bedrock API key: the Bearer header is already in place
+                return self.origin + path, body, headers
+            signer = await self.chain.signer()
+            self.secrets = tuple(dict.fromkeys(self.base_secrets + self.chain.secrets))
+        return self.origin + path, body, signer.sign("POST", self.host, path, body, headers=headers)
 
     def _ident(self, headers: Mapping[str, str], call: Call) -> str:
         return f"chatcmpl-{headers.get('x-amzn-requestid') or call.request_id}"
 
     async def chat(self, call: Call) -> Reply:
-        url, body, headers = self._signed(call, "converse", self.headers)
+        url, body, headers = await self._signed(call, "converse", self.headers)
         resp = await self.post(url, body, headers)
         with self.translating:
             data = self.answer_json(resp.body)
             return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        url, body, headers = self._signed(call, "converse-stream", self.stream_headers)
+        url, body, headers = await self._signed(call, "converse-stream", self.stream_headers)
         stream = await require_event_stream(await self.open_stream(url, body, headers), self.name)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
@@ -160,6 +202,11 @@ class BedrockProvider(Provider):
             return ProviderError(redact("the model failed (ModelErrorException)" + (f": {parsed}" if parsed else ""),
                                         self.secrets), code="upstream_error", headers={PROVIDER_HEADER: self.name})
         return super().upstream_error(status, body, headers, message=text, kind=kind)
+
+
+    async def aclose(self) -> None:
+        if self.chain is not None:
+            await self.chain.aclose()
 
 
 ADAPTER = BedrockProvider

@@ -48,6 +48,12 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Where a provider has no chat API: what it does offer (shown in the 501 message).
     offers: str | None = None
     notes: str | None = None
+    # The day (YYYY-MM-DD) this entry's URLs, auth and model ids were last compared with ``docs``
+    # (every catalogue entry has one: tests/providers/test_catalogue.py; custom providers do not).
+    checked: str = ""
+    # Where the credential may come from, for the README, when it is more than the key variables
+    # (cloud credential chains); None -> the env vars and providers.NAME.api_key.
+    credentials: str | None = None
 
 
 LOCAL_HOSTS = ("http://localhost", "http://127.0.0.1")
@@ -91,6 +97,17 @@ def _serves(spec: ProviderSpec) -> str:
     return ", ".join(parts) or "-"
 
 
+def _credentials(name: str, spec: ProviderSpec) -> str:
+    if spec.adapter == "unsupported":
+        return "none (no request is made)"
+    if spec.credentials:
+        return spec.credentials
+    if not spec.env:
+        return "none needed" if not spec.key_required else f"`providers.{name}.api_key`"
+    sources = ", ".join(f"`{v}`" for v in spec.env) + f" or `providers.{name}.api_key`"
+    return f"{sources} (optional)" if not spec.key_required else sources
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -100,17 +117,16 @@ def markdown_table(specs: dict[str, ProviderSpec] | None = None) -> str:
     specs = load_catalogue() if specs is None else specs
     lines = [
         f"{len(specs)} provider prefixes (`model: \"<prefix>/<model>\"`). Generated from "
-        "`llmg/providers/catalogue.toml` by `llmg providers --write-readme README.md`; do not edit by hand.",
+        "`llmg/providers/catalogue.toml` by `llmg providers --write-readme README.md`; do not edit by hand. "
+        "*Checked* is the day the entry's URLs, auth and model ids were last compared with its API reference; "
+        "model ids are the offline fallback where a provider lists its models live.",
         "",
-        "| Prefix | Provider | Adapter | Serves | Default base URL | Auth | Key env vars | API reference |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Prefix | Provider | Adapter | Serves | Default base URL | Auth | Credentials | API reference | Checked |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(specs):
         spec = specs[name]
         base = spec.base_url or spec.base_url_template or "(built in)"
-        env = ", ".join(f"`{v}`" for v in spec.env) or "-"
-        if not spec.key_required and spec.adapter != "unsupported":
-            env = f"{env} (optional)" if spec.env else "none needed"
         docs = f"[docs]({spec.docs})"
         lines.append(
             "| "
@@ -118,7 +134,7 @@ def markdown_table(specs: dict[str, ProviderSpec] | None = None) -> str:
                 _cell(c)
                 for c in (
                     f"`{name}`", spec.display_name, f"`{spec.adapter}`", _serves(spec), f"`{base}`",
-                    _auth_text(spec), env, docs,
+                    _auth_text(spec), _credentials(name, spec), docs, spec.checked,
                 )
             )
             + " |"

@@ -132,6 +132,13 @@ def plan(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> Plan
             models=section.models if section else None,
             params=dict(section.params) if section else {},
         )
+        # Required settings the adapter itself knows about (a Vertex credential, a watsonx project,
+        # an AWS secret): incomplete means skipped with the reason, like a missing key.
+        missing = adapter_class(spec).missing_setting(settings, env)
+        if missing is not None:
+            result.skipped[name] = missing
+            result.warnings.append(f"{name}: not registered: {missing}")
+            continue
         _check_adapter(loaded, settings)
         result.registered[name] = settings
     if config.groups:  # routing groups: checked here so that serve and check-config report them

@@ -257,6 +257,14 @@ def error_message(body: bytes) -> str | None:
 
 
 class WatsonxProvider(Provider):
+    @classmethod
+    def missing_setting(cls, settings: Settings, environ: Mapping[str, str]) -> str | None:
+        params = settings.params
+        if params.get("project_id") or params.get("space_id") or environ.get("WATSONX_PROJECT_ID") or environ.get("WATSONX_SPACE_ID"):
+            return None
+        return (f"no project: set providers.{settings.name}.params.project_id (or space_id), "
+                "$WATSONX_PROJECT_ID or $WATSONX_SPACE_ID")
+
     def __init__(self, settings: Settings, transport: Transport) -> None:
         super().__init__(settings, transport)
         params = settings.params
@@ -290,11 +298,7 @@ class WatsonxProvider(Provider):
         return super().upstream_error(status, body, headers, message if message is not None else error_message(body))
 
     def _body(self, call: Call) -> bytes:
-        if not self.project_id and not self.space_id:
-            raise GatewayError(
-                "watsonx: no project: set providers.watsonx.params.project_id (or space_id) or $WATSONX_PROJECT_ID",
-                status=500, type="configuration_error", code="provider_misconfigured",
-            )
+        # A missing project never gets here: missing_setting() keeps the provider unregistered.
         return _encode(chat_request(call.data(), call.model, project_id=self.project_id, space_id=self.space_id))
 
     def _headers(self, token: str, accept: str = "application/json") -> dict[str, str]:

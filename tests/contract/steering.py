@@ -49,3 +49,11 @@ def _clamp_to_mock(body: dict[str, Any]) -> None:
     dims = body.get("dimensions")
     if _number(dims) and dims * count > mock.MAX_EMBEDDING_VALUES:
         body["dimensions"] = max(1, mock.MAX_EMBEDDING_VALUES // count)
+    # A tool_choice naming a tool the request does not offer is a 400 (as OpenAI
+    # answers it); a schema-valid body may still pair them, so the choice goes.
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        named = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
+        offered = {(t.get("function") or {}).get("name") for t in body.get("tools") or () if isinstance(t, dict) and isinstance(t.get("function"), dict)}
+        if named not in offered:
+            body.pop("tool_choice", None)

@@ -161,6 +161,12 @@ def verify(request: web.Request, body: bytes, credentials: dict[str, tuple[str, 
     header = request.headers.get("Authorization")
     if not header:
         raise Rejected(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    if header.startswith("Bearer "):
+        # A Bedrock API key (AWS_BEARER_TOKEN_BEDROCK): no signature; known keys are stored as
+        # credentials["bearer:<key>"].
+        if "bearer:" + header.removeprefix("Bearer ") not in credentials:
+            raise Rejected(403, "UnrecognizedClientException", "Authentication failed: Please make sure your API Key is valid.")
+        return
     match = _AUTH.match(header)
     if not match:
         raise Rejected(400, "IncompleteSignatureException",

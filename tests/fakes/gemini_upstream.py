@@ -399,6 +399,7 @@ class VertexAccount:
 def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = None) -> web.Application:
     app = web.Application()
     tokens: dict[str, float] = {}  # issued access token -> expiry (epoch seconds)
+    app["tokens"] = tokens  # other token issuers on this fake (gcp_auth_upstream) add theirs here
     issued_signatures: set[str] = set()
 
     def fake(request: web.Request) -> FakeServer:
@@ -483,7 +484,7 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
                  for inst in instances]
         return web.json_response({"predictions": preds, "metadata": {"billableCharacterCount": 10}})
 
-    async def gemini_route(request: web.Request) -> web.StreamResponse:
+    async def gemini_route(request: web.Request, is_vertex: bool = False) -> web.StreamResponse:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
             return google_error(403, "Method doesn't allow unregistered callers (callers without established identity). "
@@ -495,7 +496,11 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         model, sep, method = request.match_info["tail"].partition(":")
         if not sep:
             return google_error(404, "Requested entity was not found.")
-        return await generate(request, model, method, is_vertex=False)
+        return await generate(request, model, method, is_vertex=is_vertex)
+
+    async def express_route(request: web.Request) -> web.StreamResponse:
+        # Vertex AI express mode: the global host, an API key, no project or location in the path.
+        return await gemini_route(request, is_vertex=True)
 
     async def list_models(request: web.Request) -> web.Response:
         if request.headers.get("x-goog-api-key") != api_key:
@@ -542,7 +547,9 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
                 return web.json_response({"error": "invalid_client", "error_description": "Unauthorized"}, status=401)
             problem = None if form.get("refresh_token") == vertex.refresh_token else "Token has been expired or revoked."
         elif grant == JWT_BEARER:
-            problem = check_assertion(form.get("assertion", ""), vertex, f"{fake(request).url}/token")
+            # Google's documented audience is always this URL, whatever host the token_uri names
+            # (https://developers.google.com/identity/protocols/oauth2/service-account#jwt-auth).
+            problem = check_assertion(form.get("assertion", ""), vertex, "https://oauth2.googleapis.com/token")
         else:
             return web.json_response({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}, status=400)
         if problem:
@@ -554,6 +561,7 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
     app.router.add_get("/v1beta/models", list_models)
     app.router.add_post("/v1beta/models/{tail}", gemini_route)
     app.router.add_post("/v1/projects/{project}/locations/{location}/publishers/google/models/{tail}", vertex_route)
+    app.router.add_post("/v1/publishers/google/models/{tail}", express_route)
     app.router.add_post("/token", token_endpoint)
     return app
 

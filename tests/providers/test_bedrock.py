@@ -315,13 +315,16 @@ def test_unknown_access_key_is_401(start_gateway, fake):
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "provider_auth_failed"
 
 
-def test_missing_secret_is_a_clear_error_not_a_crash(start_gateway, fake):
+def test_missing_secret_skips_bedrock_with_the_reason(start_gateway, fake):
+    # The one rule for incomplete settings (issue 17): not registered, a 404 naming the missing
+    # setting, nothing sent; it used to be a 502 on every request.
     gw = start_gateway(f'[providers.bedrock]\napi_key = "{ACCESS}"\nbase_url = "{fake.url}"\n', env=CLEAN_ENV)
     fake.clear()
     resp = httpx.post(f"{gw.url}/v1/chat/completions", headers=gw.auth, timeout=20,
                       json={"model": f"bedrock/{CLAUDE}", "messages": [{"role": "user", "content": "x"}]})
-    assert resp.status_code == 502
+    assert resp.status_code == 404
     assert "AWS_SECRET_ACCESS_KEY" in resp.json()["error"]["message"]
+    assert "bedrock: not registered: no AWS secret access key" in gw.output()
     assert fake.requests == []
 
 

@@ -81,14 +81,14 @@ LOCAL_PORTS = {
 
 NATIVE = {"anthropic", "gemini", "vertex_ai", "bedrock", "cohere", "watsonx", "github_copilot"}
 GENERIC = {"mock", "openai_compat", "azure", "azure_ai", "embeddings_only", "unsupported"}
-DEFUNCT = {"octoai", "anyscale", "petals", "chatjimmy", "antigravity", "langgraph", "pydantic_ai_agent",
+DEFUNCT = {"ai21", "octoai", "anyscale", "petals", "chatjimmy", "antigravity", "langgraph", "pydantic_ai_agent",
            "milvus", "deepgram", "fal_ai", "aws_sagemaker"}
 
 
 def test_every_prefix_of_the_original_is_catalogued():
     assert len(set(ORIGINAL_PREFIXES)) == 73
     assert set(ORIGINAL_PREFIXES) <= set(CATALOGUE)
-    assert set(CATALOGUE) - set(ORIGINAL_PREFIXES) == {"mock", "gemini"}
+    assert set(CATALOGUE) - set(ORIGINAL_PREFIXES) == {"mock", "gemini", "nvidia"}
 
 
 @pytest.mark.parametrize("name", sorted(ORIGINAL_KEY_ENV))
@@ -262,3 +262,45 @@ def test_providers_command_writes_and_checks_the_readme(tmp_path, capsys):
     assert text.startswith("# x\n<!-- providers:start -->\n") and text.endswith("<!-- providers:end -->\ntail\n")
     assert main(["providers", "--markdown"]) == 0
     assert capsys.readouterr().out.endswith(markdown_table())
+
+
+# --- the catalogue stays current (issue 17, item 5) ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_every_entry_records_its_check_date(name):
+    import datetime as dt
+
+    checked = dt.date.fromisoformat(CATALOGUE[name].checked)
+    assert dt.date(2026, 1, 1) <= checked <= dt.date.today() + dt.timedelta(days=1)
+
+
+def test_retired_services_and_model_ids_are_gone():
+    assert CATALOGUE["ai21"].adapter == "unsupported" and "2026-08-09" in (CATALOGUE["ai21"].offers or "")
+    assert not {"deepseek-chat", "deepseek-reasoner"} & set(CATALOGUE["deepseek"].models)
+    assert not {"claude-sonnet-4-5", "claude-sonnet-4-0"} & set(CATALOGUE["anthropic"].models)
+    assert not {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"} & set(CATALOGUE["gemini"].models)
+    assert "embeddings" not in CATALOGUE["sambanova"].capabilities
+
+
+def test_ai21_answers_501(tmp_path):
+    result = _plan({"AI21_API_KEY": "k-123"})
+    provider = registry.instantiate({"ai21": result.registered["ai21"]}, transport=None)["ai21"]  # type: ignore[arg-type]
+    with pytest.raises(NotSupported) as err:
+        raise provider.unsupported("chat completions")
+    assert err.value.status == 501 and "2026-08-09" in err.value.message
+
+
+def test_nvidia_entry():
+    spec = CATALOGUE["nvidia"]
+    assert spec.base_url == "https://integrate.api.nvidia.com/v1" and spec.env[0] == "NVIDIA_API_KEY"
+    assert _plan({"NVIDIA_API_KEY": "nv-123"}).registered["nvidia"].base_url == "https://integrate.api.nvidia.com/v1"
+
+
+def test_readme_table_states_credential_sources_and_check_dates():
+    table = markdown_table()
+    assert "| Credentials |" in table and "| Checked |" in table
+    vertex = next(line for line in table.splitlines() if line.startswith("| `vertex_ai`"))
+    assert "metadata server" in vertex and "workload identity" in vertex and "express mode" in vertex
+    bedrock = next(line for line in table.splitlines() if line.startswith("| `bedrock`"))
+    assert "AWS_BEARER_TOKEN_BEDROCK" in bedrock and "instance role" in bedrock

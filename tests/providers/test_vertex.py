@@ -342,7 +342,9 @@ def test_authorized_user_credentials(start_gateway, tmp_path):
                                      "client_secret": account.client_secret, "refresh_token": account.refresh_token,
                                      "token_uri": f"{fake.url}/token"}))
     try:
-        gateway = start_gateway(vertex_config(fake, user_file, f', project = "{PROJECT}"'))
+        # google-auth sends user credentials to Google's endpoint whatever the file says: the
+        # config's token_url is the only way to move it (here, to the fake).
+        gateway = start_gateway(vertex_config(fake, user_file, f', project = "{PROJECT}", token_url = "{fake.url}/token"'))
         client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token, max_retries=0)
         for _ in range(2):
             r = client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "adc"}])
@@ -356,15 +358,17 @@ def test_authorized_user_credentials(start_gateway, tmp_path):
 
 
 def test_token_endpoint_outage_is_not_cached(start_gateway, tmp_path):
-    fake, key_file, _ = start_vertex_fake(tmp_path, token_failures=1)
+    # google-auth retries a 503 from the token endpoint inside one refresh (3 tries); an outage
+    # longer than that is a 502, and it is not cached: the next request refreshes again.
+    fake, key_file, _ = start_vertex_fake(tmp_path, token_failures=3)
     try:
         gateway = start_gateway(vertex_config(fake, key_file))
-        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token, max_retries=0)
+        client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token, max_retries=0, timeout=30)
         with pytest.raises(openai.APIStatusError) as err:
             client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "x"}])
         assert err.value.status_code == 502 and err.value.body["type"] == "provider_error"
         r = client.chat.completions.create(model="vertex_ai/gemini-2.5-flash", messages=[{"role": "user", "content": "x"}])
         assert r.choices[0].message.content == "echo: x"
-        assert fake.events[EXCHANGES] == 2
+        assert fake.events[EXCHANGES] == 4
     finally:
         fake.stop()

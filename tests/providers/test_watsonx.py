@@ -298,12 +298,17 @@ def test_bad_api_key_is_provider_auth_error(start_gateway, fake):
     assert "ibm-wrong-key" not in gw.output()
 
 
-def test_missing_project_is_a_clear_error(start_gateway, fake):
-    gw = start_gateway(_config(fake, project=None), env={"WATSONX_PROJECT_ID": ""})
+def test_missing_project_skips_the_provider_with_a_reason(start_gateway, fake):
+    # The one rule for incomplete settings (issue 17): skipped with a warning, a 404 naming the
+    # missing setting, never the 500 on every request it used to be.
+    gw = start_gateway(_config(fake, project=None), env={"WATSONX_PROJECT_ID": "", "WATSONX_SPACE_ID": ""})
     client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token, max_retries=0)
-    with pytest.raises(openai.InternalServerError) as info:
+    with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
-    assert "project_id" in info.value.body["message"]
+    assert info.value.body["message"].startswith("Unknown provider: watsonx (not registered: no project")
+    assert "providers.watsonx.params.project_id" in info.value.body["message"]
+    assert "watsonx: not registered: no project" in gw.output()
+    assert not [q for q in fake.requests if q.path == "/ml/v1/text/chat" and "project_id" not in q.json()]
 
 
 def test_image_input_passes_through(client, fake):
