@@ -88,6 +88,12 @@ def prepare(body: dict[str, Any]) -> bytes:
     for field in ("max_tokens", "max_completion_tokens"):
         if isinstance(body.get(field), int) and body[field] < 1:
             body[field] = 1
+    # The spec's schema leaves a function's name unconstrained, but its description (and the real
+    # API) require 1-64 of a-z, A-Z, 0-9, _ and -: the gateway's fake refuses an empty one, as OpenAI does.
+    for tool in body.get("tools") or ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and function.get("name") == "":
+            function["name"] = "f"
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
