@@ -17,6 +17,7 @@ from sanic.exceptions import SanicException
 from . import auth, cors, errors, hosts, lifecycle, limits, logs, runtime
 from .config import LoadedConfig
 from .inbound import anthropic as inbound_anthropic
+from .inbound import store as response_store
 from .providers import registry
 from .request_id import request_id
 from .routes import group
@@ -88,6 +89,8 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     if server.access_log:
         logs.install_access_log(app)
     lifecycle.install(app, loaded)
+    # The Responses store: per-worker memory, or the limits backend's Redis (restart to change).
+    response_store.install(app, config)
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:
