@@ -18,6 +18,7 @@ from . import auth, cors, errors, hosts, lifecycle, limits, logs, observe, runti
 from .config import LoadedConfig
 from .context import App, AppContext
 from .inbound import anthropic as inbound_anthropic
+from .inbound import store as response_store
 from .providers import registry
 from .request_id import request_id
 from .routes import group
@@ -91,6 +92,8 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
         logs.install_access_log(app)
     observe.install(app, config)  # metrics, json access line, traces: nothing unless configured
     lifecycle.install(app, loaded)
+    # The Responses store: per-worker memory, or the limits backend's Redis (restart to change).
+    response_store.install(app, config)
 
     @app.on_response
     async def tag_request_id(request: Request, response: HTTPResponse) -> None:

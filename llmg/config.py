@@ -250,6 +250,19 @@ class TracingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 # --- end observe ---------------------------------------------------------------------------------
 
 
+# --- [responses]: the store behind previous_response_id and GET/DELETE /v1/responses/{id} ---
+class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where stored responses live follows ``[limits] backend``: each worker's memory, or the shared
+    Redis (same redis_url / redis_prefix / redis_timeout) so every worker and instance sees them."""
+
+    # How long a stored response can be chained from or retrieved.
+    store_ttl_s: Seconds = 3600.0
+    # Memory backend only: the newest this many are kept per worker (Redis bounds by TTL and size).
+    store_max_items: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # Largest stored entry (answer, input items and the whole conversation, encoded); bigger is not stored.
+    store_max_entry_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 4 * 1024 * 1024
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
@@ -264,6 +277,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pricing: dict[str, PriceConfig] = {}
     tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
     # --- end observe ---
+    responses: ResponsesConfig = msgspec.field(default_factory=ResponsesConfig)
 
 
 class ConfigError(Exception):

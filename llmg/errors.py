@@ -411,3 +411,20 @@ class BudgetExceeded(GatewayError):
             f"Key '{name}' has used its budget of {budget:g} USD for this {period}",
             code="insufficient_quota",
         )
+
+
+# --- the Responses store (llmg/inbound/store.py) -------------------------------------------------
+
+
+class StoreUnavailable(GatewayError):
+    """The shared response store (Redis) cannot be reached: a stored response cannot be read."""
+
+    status = 503
+    type = "service_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The response store is unavailable right now; try again shortly",
+            code="response_store_unavailable",
+            headers={"retry-after": "1"},
+        )

@@ -1,8 +1,9 @@
 """POST /v1/responses, GET / DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items.
 
 To OpenAI itself the body passes through (OpenAI stores and chains its own responses); to every
-other provider it goes through the chat shape, and answers are kept in the worker's bounded store
-(``inbound.store``) unless ``store`` is false, so ``previous_response_id`` and retrieval work.
+other provider it goes through the chat shape, and answers are kept in the bounded store
+(``inbound.store``: the worker's memory, or the shared Redis) unless ``store`` is false, so
+``previous_response_id`` and retrieval work.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ async def create(request: Request) -> HTTPResponse | None:
         raise invalid from None
     routed = resolve(request, body.model)
     provider = routed[0]
-    store = stored.of(request.app)
+    store = stored.of(request)
     history: list[dict[str, Any]] = []
     if body.previous_response_id is not None:
-        previous = store.get(body.previous_response_id)
+        previous = await store.get(body.previous_response_id)
         if previous is None:
             if native.responses_native(provider):
                 return await _native(request, provider, routed, body)
@@ -92,8 +93,8 @@ async def create(request: Request) -> HTTPResponse | None:
                     yield b"".join(out)
             last = Last(b"".join(translator.end()))
             if keep:  # stored before the last event goes out: a client may ask for it right away
-                store.put(response_id, encode(translator.response), translate.stored_items(body.input),
-                          [*conversation, translator.assistant()])
+                await store.put(response_id, encode(translator.response), translate.stored_items(body.input),
+                                [*conversation, translator.assistant()])
             yield last
 
         await send_events(request, events(), translator.error)
@@ -102,7 +103,7 @@ async def create(request: Request) -> HTTPResponse | None:
     response, assistant = translate.from_chat(provider.answer_json(result.body), body, response_id)
     answer = encode(response)
     if keep:
-        store.put(response_id, answer, translate.stored_items(body.input), [*conversation, assistant])
+        await store.put(response_id, answer, translate.stored_items(body.input), [*conversation, assistant])
     return HTTPResponse(answer, content_type=JSON)
 
 
@@ -111,14 +112,14 @@ async def create(request: Request) -> HTTPResponse | None:
 async def one(request: Request, response_id: str) -> HTTPResponse:
     if request.method == "DELETE":
         return await delete(request, response_id)
-    item = stored.of(request.app).get(response_id)
+    item = await stored.of(request).get(response_id)
     if item is None:
         raise _not_found(response_id)
     return HTTPResponse(item.response, content_type=JSON)
 
 
 async def delete(request: Request, response_id: str) -> HTTPResponse:
-    if not stored.of(request.app).delete(response_id):
+    if not await stored.of(request).delete(response_id):
         raise _not_found(response_id)
     return HTTPResponse(encode(DeletedResponse(id=response_id)), content_type=JSON)
 
@@ -131,7 +132,7 @@ async def input_items(request: Request, response_id: str) -> HTTPResponse:
         raise InvalidRequest("order must be 'asc' or 'desc'", param="order", code="invalid_value")
     if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 100:
         raise InvalidRequest("limit must be an integer from 1 to 100", param="limit", code="invalid_value")
-    item = stored.of(request.app).get(response_id)
+    item = await stored.of(request).get(response_id)
     if item is None:
         raise _not_found(response_id)
     items = item.input_items if order == "asc" else list(reversed(item.input_items))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
 from llmg.inbound import anthropic as messages
 from llmg.inbound import responses
-from llmg.inbound.store import ResponseStore
+from llmg.inbound.store import MemoryStore
 from llmg.schemas.anthropic import MessagesRequest
 from llmg.schemas.responses import ResponsesRequest
 
@@ -141,14 +143,32 @@ def test_responses_function_calls_share_one_assistant_message() -> None:
 
 
 def test_store_is_bounded_and_expires() -> None:
-    store = ResponseStore(max_items=2, ttl=60)
-    for name in ("a", "b", "c"):
-        store.put(name, b"{}", [], [])
-    assert store.get("a") is None and store.get("c") is not None and len(store) == 2
-    expired = ResponseStore(ttl=-1)
-    expired.put("x", b"{}", [], [])
-    assert expired.get("x") is None
-    assert not store.delete("zzz") and store.delete("b")
+    async def run() -> None:
+        store = MemoryStore(max_items=2, ttl=60)
+        for name in ("a", "b", "c"):
+            await store.put(name, b"{}", [], [])
+        assert await store.get("a") is None and await store.get("c") is not None and len(store) == 2
+        expired = MemoryStore(ttl=-1)
+        await expired.put("x", b"{}", [], [])
+        assert await expired.get("x") is None
+        assert not await store.delete("zzz") and await store.delete("b")
+
+    asyncio.run(run())
+
+
+def test_store_keeps_a_copy_and_skips_entries_over_the_size_cap() -> None:
+    async def run() -> None:
+        store = MemoryStore(max_entry_bytes=1024)
+        messages = [{"role": "user", "content": "hi"}]
+        await store.put("small", b'{"id":"small"}', [{"id": "i1"}], messages)
+        messages.append({"role": "assistant", "content": "changed after storing"})
+        kept = await store.get("small")
+        assert kept is not None and kept.messages == [{"role": "user", "content": "hi"}]
+        assert kept.response == b'{"id":"small"}' and kept.input_items == [{"id": "i1"}]
+        await store.put("big", b"{}", [], [{"role": "user", "content": "x" * 2000}])
+        assert await store.get("big") is None and len(store) == 1
+
+    asyncio.run(run())
 
 
 @pytest.mark.parametrize("status,kind", [(400, "invalid_request_error"), (401, "authentication_error"), (404, "not_found_error"),
