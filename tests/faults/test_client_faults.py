@@ -68,7 +68,7 @@ def test_client_disconnects_mid_upload(probe, fault_gateway, faulty) -> None:
     served = faulty.served
     sock = _connect(fault_gateway)
     head = (
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t\r\n"
         "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
     )
     sock.sendall(head.encode() + b'{"model":"faulty/ok","messages":[' + b" " * 1000)
@@ -82,7 +82,7 @@ def test_slow_loris_headers_are_cut_at_the_request_timeout(probe, fault_gateway)
     base = probe.read()
     sock = _connect(fault_gateway)
     sock.settimeout(0.25)
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     start = time.monotonic()
     answer = b""
     closed = False
@@ -118,7 +118,7 @@ def test_slow_loris_body_gets_a_408(probe, fault_gateway, faulty) -> None:
     sock = _connect(fault_gateway)
     sock.settimeout(0.25)
     head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fault_gateway.token}\r\n"
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {fault_gateway.token}\r\n"
         "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
     )
     sock.sendall(head.encode())
@@ -152,10 +152,10 @@ def test_pipelined_requests_are_answered_in_order(probe, fault_gateway) -> None:
     base = probe.read()
     sock = _connect(fault_gateway)
     burst = (
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         + _request(fault_gateway, {"model": "faulty/ok", "messages": [{"role": "user", "content": "hi"}]})
-        + b"GET /v1/models/faulty%2Fnope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n"
-        + b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        + b"GET /v1/models/faulty%2Fnope HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer t\r\n\r\n"
+        + b"GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     sock.sendall(burst)  # all four in one write, before any answer
     data = _read_until_closed(sock, time.monotonic() + 15)
@@ -174,7 +174,7 @@ def test_two_thousand_idle_keep_alive_connections(probe, fault_gateway) -> None:
     async def scenario() -> tuple[list[bytes], float]:
         async def open_one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
             reader, writer = await asyncio.open_connection("127.0.0.1", fault_gateway.port)
-            writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             await reader.readuntil(b"\r\n\r\n")
             return reader, writer
 
