@@ -5,7 +5,9 @@ The spec is ../shared/reference/openai-openapi/openapi.yaml (the bodies of ``POS
 that schemathesis generates from it, in positive mode). The gateway validates only what it needs, so
 every such body must pass; the fake upstream records the bytes it received. One rule the real API
 enforces and the spec does not state is kept: ``max_tokens`` / ``max_completion_tokens`` >= 1
-(the gateway's too), so drawn values below 1 are raised to 1 before sending.
+(the gateway's too), so drawn values below 1 are raised to 1 before sending. Likewise a tool's name
+(the spec's prose: 1-64 letters, digits, ``_`` or ``-``; the gateway requires it non-empty): an
+empty drawn name becomes ``f``.
 
 Hand-written bodies for the features the spec added last (custom tools, ``allowed_tools`` and
 ``custom`` tool choices, custom tool calls in the history) run every time, whatever is drawn.
@@ -88,13 +90,21 @@ def prepare(body: dict[str, Any]) -> bytes:
     for field in ("max_tokens", "max_completion_tokens"):
         if isinstance(body.get(field), int) and body[field] < 1:
             body[field] = 1
-    # The spec's schema leaves a function's name unconstrained, but its description (and the real
-    # API) require 1-64 of a-z, A-Z, 0-9, _ and -: the gateway's fake refuses an empty one, as OpenAI does.
-    for tool in body.get("tools") or ():
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(function, dict) and function.get("name") == "":
-            function["name"] = "f"
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        body["tools"] = [_named(tool) for tool in tools]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _named(tool: Any) -> Any:
+    """The tool with an empty function/custom name replaced by "f" (see the module docstring)."""
+    if not isinstance(tool, dict):
+        return tool
+    for kind in ("function", "custom"):
+        inner = tool.get(kind)
+        if isinstance(inner, dict) and inner.get("name") == "":
+            tool = {**tool, kind: {**inner, "name": "f"}}
+    return tool
 
 
 def assert_forwarded_faithfully(gateway: GatewayProcess, fake: FakeServer, raw: bytes) -> None:
