@@ -19,7 +19,7 @@ from pathlib import Path
 from . import tools
 from .gateway import ROOT, Gateway
 from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, request_body
-from .peer_bench import free_port
+from .tools import free_port
 from .upstream import Upstream
 
 CHAT = "/v1/chat/completions"

@@ -19,6 +19,7 @@ from . import client, peer_report, report, tools
 from .gateway import Gateway
 from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, MODEL, UPSTREAM_KEY, request_body
 from .peers import PEERS, Peer, PeerUnavailable
+from .tools import free_port
 from .upstream import Upstream
 
 CHAT = "/v1/chat/completions"
@@ -59,14 +60,6 @@ def output_dir(args: argparse.Namespace) -> tuple[Path, bool]:
     if not commit and out.resolve() == RESULTS.resolve():
         out = SCRATCH
     return out, commit
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PeerBench:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -22,18 +21,13 @@ from pathlib import Path
 from . import client, profile, report, tools
 from .gateway import Gateway
 from .payloads import GATEWAY_MODEL, GATEWAY_TOKEN, MODEL, UPSTREAM_KEY, request_body
+from .tools import free_port
 from .upstream import Upstream
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCRATCH = RESULTS / "tmp"  # ignored by git: where a run goes unless --commit-results
 CHAT = "/v1/chat/completions"
 SSE = "text/event-stream"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bench:

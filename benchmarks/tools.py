@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -119,3 +120,11 @@ def hey(url: str, body_file: Path, auth: str, concurrency: int, duration: float,
         "p90_ms": pct.get(90, 0.0),
         "p99_ms": pct.get(99, 0.0),
     }
+
+
+def free_port() -> int:
+    """A free loopback port for a fake upstream, a gateway or a peer (one helper for every runner)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
