@@ -22,7 +22,8 @@ Built from AWS's public references:
   lenient there). On top of that, the rules the real API enforces: a conversation starts with a
   user turn and alternates roles, text blocks are not blank, toolUse/toolResult blocks need a
   toolConfig, every toolUse is answered by a toolResult in the next user turn and every toolResult
-  names a toolUse of the previous turn, and image bytes are base64 of an image of the stated format.
+  names a toolUse of the previous turn, image bytes are base64 of an image of the stated format, and
+  a toolChoice member the model family does not take is refused with Bedrock's own message.
 - Errors: ``{"message": ...}`` with ``x-amzn-ErrorType: <Name>:http://internal.amazon.com/coral/...``
   and ``x-amzn-RequestId``, with the real statuses.
 - Streams: ``application/vnd.amazon.eventstream`` frames (headers ``:event-type``,
@@ -35,8 +36,11 @@ Behaviour by model id:
   fake.stream-throttle-v1:0   a stream with some text, then a throttlingException frame
   fake.stream-cut-v1:0        a stream cut in the middle of a frame
   nope.*                      400 "The provided model identifier is invalid."
-  *reasoning*                 a reasoningContent block before the answer
+  *reasoning*                 a signed reasoningContent block before the answer (signature = sign(text))
+  *redacted*                  (with *reasoning*) also a redactedContent reasoning block
   *cache*                     usage with cacheReadInputTokens / cacheWriteInputTokens
+  cachePoint blocks           the prefix up to the last one is "cached": cacheWriteInputTokens the first
+                              time, cacheReadInputTokens when the same prefix comes again
   anything else: tools offered and the last turn holds no toolResult -> toolUse blocks (the forced
   tool, or the first offered one, or the first two if the user text says "parallel"), after a
   short text block; the last turn holds tool results -> "Tool said: <results>"; otherwise
@@ -292,7 +296,70 @@ def check_shape(shape: Any, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"Value {at} failed to satisfy constraint: Member must be base64-encoded bytes")
 
 
-def validate(operation: str, body: dict[str, Any]) -> None:
+# toolChoice per model family, from the ToolChoice reference (Claude 3+: auto/any/tool; Mistral Large:
+# auto/any; Amazon Nova: auto/any/tool). Models of the other listed families refuse the field.
+TOOL_CHOICE_FAMILIES = {"anthropic.claude": {"auto", "any", "tool"}, "amazon.nova": {"auto", "any", "tool"},
+                        "mistral.mistral-large": {"auto", "any"}}
+NO_TOOL_CHOICE = ("meta.", "amazon.titan", "cohere.", "ai21.", "deepseek.", "mistral.", "writer.", "qwen.", "openai.")
+
+
+def takes_tool_choice(model_id: str, member: str) -> bool:
+    name = model_id.split("/")[-1]
+    if name.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+        name = name.split(".", 1)[1]
+    for family, members in TOOL_CHOICE_FAMILIES.items():
+        if name.startswith(family):
+            return member in members
+    return not name.startswith(NO_TOOL_CHOICE)  # fake.* test models take everything
+
+
+NO_CACHE = ("meta.", "amazon.titan", "cohere.", "ai21.", "mistral.", "deepseek.", "writer.", "qwen.", "openai.")
+
+
+def check_cache_points(body: dict[str, Any], model_id: str) -> None:
+    """Prompt caching: Claude and Nova models only, at most 4 checkpoints, never as the first block."""
+    sections = {"toolConfig.tools": (body.get("toolConfig") or {}).get("tools") or [], "system": body.get("system") or []}
+    for i, message in enumerate(body.get("messages") or []):
+        sections[f"messages.{i}.content"] = message["content"]
+    count = 0
+    for where, blocks in sections.items():
+        for j, block in enumerate(blocks):
+            if "cachePoint" in block:
+                count += 1
+                if j == 0:
+                    raise invalid(f"The cachePoint at {where}.{j} must follow the content it caches.")
+    if not count:
+        return
+    name = model_id.split("/")[-1]
+    if name.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+        name = name.split(".", 1)[1]
+    if name.startswith(NO_CACHE):
+        raise invalid("You invoked an unsupported model or your request did not allow prompt caching. "
+                      "See the documentation for more information.")
+    if count > 4:
+        raise invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {count}.")
+
+
+def check_reasoning(messages: list[dict[str, Any]], body: dict[str, Any]) -> None:
+    """Claude's rules for reasoning sent back: a reasoningText's signature must be the one issued for
+    that text; with thinking on, an assistant turn holding toolUse must start with its reasoning."""
+    for i, message in enumerate(messages):
+        for j, block in enumerate(message["content"]):
+            text = (block.get("reasoningContent") or {}).get("reasoningText")
+            if text is not None and text.get("signature") != sign(text["text"]):
+                raise invalid(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    thinking = ((body.get("additionalModelRequestFields") or {}).get("thinking") or {}).get("type") == "enabled"
+    assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if thinking and assistant:  # the rule is for the final assistant turn (the current tool loop)
+        i = assistant[-1]
+        content = messages[i]["content"]
+        if any("toolUse" in b for b in content) and "reasoningContent" not in content[0]:
+            raise invalid(f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                          f"`{next(iter(content[0]))}`. When `thinking` is enabled, a final `assistant` message must "
+                          "start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).")
+
+
+def validate(operation: str, body: dict[str, Any], model_id: str = "") -> None:
     model = service_model()
     shape = model.operation_model(operation).input_shape
     errors: list[str] = []
@@ -350,6 +417,12 @@ def validate(operation: str, body: dict[str, Any]) -> None:
     names = [t["toolSpec"]["name"] for t in (body.get("toolConfig") or {}).get("tools", []) if "toolSpec" in t]
     if "tool" in choice and choice["tool"]["name"] not in names:
         raise invalid(f"The tool {choice['tool']['name']} in toolChoice is not in the toolConfig tools list.")
+    check_reasoning(messages, body)
+    check_cache_points(body, model_id)
+    for member in choice:
+        if not takes_tool_choice(model_id, member):
+            raise invalid(f"This model doesn't support the toolConfig.toolChoice.{member} field. "
+                          f"Remove toolConfig.toolChoice.{member} and try again.")
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -357,6 +430,28 @@ def validate(operation: str, body: dict[str, Any]) -> None:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def sign(text: str) -> str:
+    """The fake's reasoning signature: bound to the text, as Claude's are (edited text fails)."""
+    return base64.b64encode(hashlib.sha256(b"fake-bedrock-reasoning:" + text.encode()).digest()).decode()
+
+
+REDACTED = base64.b64encode(b"\x00encrypted-reasoning\x01").decode()
+
+
+CACHED: set[str] = set()  # prefixes "written to the cache" (process-wide, like the real cache per account)
+
+
+def cached_prefix(body: dict[str, Any]) -> str | None:
+    """The request text up to its last cachePoint (tools, then system, then messages), or None."""
+    sections = [(body.get("toolConfig") or {}).get("tools") or [], body.get("system") or []]
+    sections += [m["content"] for m in body.get("messages") or []]
+    flat = [block for section in sections for block in section]
+    last = max((n for n, block in enumerate(flat) if "cachePoint" in block), default=None)
+    if last is None:
+        return None
+    return " ".join(json.dumps(block, sort_keys=True) for block in flat[:last])
 
 
 def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +467,8 @@ def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     if "reasoning" in model_id:
         blocks.append({"reasoning": REASONING})
+        if "redacted" in model_id:
+            blocks.append({"redacted": REDACTED})
     stop = "end_turn"
     if tools and not results:
         if "tool" in choice:
@@ -410,6 +507,11 @@ def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     usage: dict[str, Any] = {"inputTokens": _words(prompt_text) + 3, "outputTokens": output_tokens}
     if "cache" in model_id:
         usage.update(cacheReadInputTokens=1024, cacheWriteInputTokens=16)
+    prefix = cached_prefix(body)
+    if prefix is not None:
+        tokens = _words(prefix) + 1
+        usage["cacheReadInputTokens" if prefix in CACHED else "cacheWriteInputTokens"] = tokens
+        CACHED.add(prefix)
     usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
     return {"blocks": blocks, "stopReason": stop, "usage": usage}
 
@@ -418,7 +520,9 @@ def converse_body(plan: dict[str, Any]) -> dict[str, Any]:
     content = []
     for block in plan["blocks"]:
         if "reasoning" in block:
-            content.append({"reasoningContent": {"reasoningText": {"text": block["reasoning"], "signature": "c2lnbmF0dXJl"}}})
+            content.append({"reasoningContent": {"reasoningText": {"text": block["reasoning"], "signature": sign(block["reasoning"])}}})
+        elif "redacted" in block:
+            content.append({"reasoningContent": {"redactedContent": block["redacted"]}})
         elif "toolUse" in block:
             use = block["toolUse"]
             content.append({"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"], "input": json.loads(use["input"])}})
@@ -443,7 +547,9 @@ def stream_frames(plan: dict[str, Any]) -> list[bytes]:
         elif "reasoning" in block:
             for piece in re.findall(r"\S+\s*", block["reasoning"]):
                 frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}}))
-            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": "c2lnbmF0dXJl"}}}))
+            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": sign(block["reasoning"])}}}))
+        elif "redacted" in block:
+            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"redactedContent": block["redacted"]}}}))
         else:
             for piece in re.findall(r"\S+\s*|\s+", block["text"]) or [""]:
                 frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}))
@@ -477,7 +583,7 @@ def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-e
                 data = json.loads(body)
             except ValueError:
                 raise Rejected(400, "SerializationException", "Unable to parse request body as JSON") from None
-            validate("ConverseStream" if operation == "converse-stream" else "Converse", data)
+            validate("ConverseStream" if operation == "converse-stream" else "Converse", data, model_id)
         except Rejected as exc:
             return error_response(exc.status, exc.kind, exc.message)
         plan = plan_answer(model_id, data)
