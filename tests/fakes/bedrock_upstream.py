@@ -7,7 +7,10 @@ Built from AWS's public references:
   framing       https://docs.aws.amazon.com/lexv2/latest/dg/event-stream-encoding.html
   errors        https://docs.aws.amazon.com/bedrock/latest/userguide/troubleshooting-api-error-codes.html
 
-- ``POST /model/{modelId}/converse`` and ``/converse-stream`` only (404 UnknownOperationException).
+- ``POST /model/{modelId}/converse`` and ``/converse-stream``, and ``/invoke`` for the Titan Text
+  Embeddings (one ``inputText``; v2: ``dimensions`` 256/512/1024, ``normalize``) and Cohere Embed
+  (``texts`` up to 96 of 2048 characters, ``input_type`` required, ``embedding_types``) models, with
+  their "Malformed input request" ValidationExceptions; anything else 404 UnknownOperationException.
 - Every request's signature is recomputed here, independently of ``llmg.sigv4``, from the raw
   request line and headers: the canonical URI is the raw path encoded once more (so a model id
   sent as ``v1%3A0`` is signed as ``v1%253A0``), the payload hash comes from the body received.
@@ -561,7 +564,102 @@ def stream_frames(plan: dict[str, Any]) -> list[bytes]:
 
 # --- the app ----------------------------------------------------------------------------------
 
-_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream)$")
+# --- InvokeModel for the embedding models (Titan Text Embeddings, Cohere Embed) -------------------
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed-v3.html
+# Bad bodies get the model's JSON-schema style ValidationException ("Malformed input request: ...").
+
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
+COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
+COHERE_EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+
+
+def malformed(detail: str) -> Rejected:
+    return invalid(f"Malformed input request: {detail}, please reformat your input and try again.")
+
+
+def embedding_vector(text: str, dims: int, normalize: bool = True) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i % len(digest)] - 127.5) / 127.5 + i % 7 / 100 for i in range(dims)]
+    if not normalize:
+        return [round(v, 6) for v in raw]
+    norm = sum(v * v for v in raw) ** 0.5
+    return [round(v / norm, 6) for v in raw]
+
+
+def _keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise malformed(f"#: extraneous key [{key}] is not permitted")
+
+
+def invoke_titan(model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    v2 = "v2" in model_id
+    _keys(body, ("inputText", "dimensions", "normalize", "embeddingTypes") if v2 else ("inputText",))
+    text = body.get("inputText")
+    if not isinstance(text, str):
+        raise malformed("#: required key [inputText] not found" if text is None else "#/inputText: expected type: String")
+    if not text:
+        raise malformed("#/inputText: expected minLength: 1, actual: 0")
+    if len(text) > 50000:
+        raise malformed(f"#/inputText: expected maxLength: 50000, actual: {len(text)}")
+    dims = body.get("dimensions", 1024 if v2 else 1536)
+    if v2 and dims not in TITAN_V2_DIMENSIONS:
+        raise malformed(f"#/dimensions: {dims} is not a valid enum value")
+    normalize = body.get("normalize", True)
+    if not isinstance(normalize, bool):
+        raise malformed("#/normalize: expected type: Boolean")
+    tokens = len(text.split()) + 1
+    vector = embedding_vector(text, dims, normalize)
+    answer: dict[str, Any] = {"embedding": vector, "inputTextTokenCount": tokens}
+    if v2:
+        answer["embeddingsByType"] = {"float": vector}
+    return answer, tokens
+
+
+def invoke_cohere(model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    v4 = "embed-v4" in model_id
+    _keys(body, ("texts", "images", "input_type", "truncate", "embedding_types", *(("output_dimension", "max_tokens", "inputs") if v4 else ())))
+    texts = body.get("texts")
+    if "input_type" not in body:
+        raise malformed("#: required key [input_type] not found")
+    if body["input_type"] not in COHERE_INPUT_TYPES:
+        raise malformed(f"#/input_type: {body['input_type']} is not a valid enum value")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise malformed("#: required key [texts] not found" if texts is None else "#/texts: expected type: JSONArray of String")
+    if len(texts) > 96:
+        raise malformed(f"#/texts: expected maximum item count: 96, found: {len(texts)}")
+    for i, text in enumerate(texts):
+        if len(text) > 2048:
+            raise malformed(f"#/texts/{i}: expected maxLength: 2048, actual: {len(text)}")
+    types = body.get("embedding_types")
+    if types is not None and (not isinstance(types, list) or any(t not in COHERE_EMBEDDING_TYPES for t in types)):
+        raise malformed(f"#/embedding_types: {types} is not a valid enum value")
+    dims = body.get("output_dimension", 1536 if v4 else 1024)
+    vectors = [embedding_vector(f"{body['input_type']}:{t}", dims) for t in texts]
+    answer: dict[str, Any] = {"id": str(uuid.uuid4()), "texts": texts}
+    if types is None and not v4:
+        answer.update(embeddings=vectors, response_type="embeddings_floats")
+    else:
+        answer.update(embeddings={t: vectors for t in (types or ["float"])}, response_type="embeddings_by_type")
+    return answer, sum(len(t.split()) + 1 for t in texts)
+
+
+def invoke(model_id: str, raw: bytes) -> tuple[dict[str, Any], int]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise malformed("expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise malformed("#: expected type: JSONObject")
+    if model_id.startswith("amazon.titan-embed-text"):
+        return invoke_titan(model_id, body)
+    if model_id.startswith("cohere.embed-"):
+        return invoke_cohere(model_id, body)
+    raise invalid("The provided model identifier is invalid.")
+
+
+_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke)$")
 
 
 def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-east-1") -> web.Application:
@@ -579,6 +677,8 @@ def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-e
                 raise Rejected(*SPECIAL[model_id])
             if model_id.startswith("nope."):
                 raise invalid("The provided model identifier is invalid.")
+            if operation == "invoke":
+                return await invoke_response(request, model_id, body)
             try:
                 data = json.loads(body)
             except ValueError:
@@ -610,6 +710,19 @@ def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-e
             return response
         await response.write_eof()
         return response
+
+    async def invoke_response(request: web.Request, model_id: str, body: bytes) -> web.Response:
+        answer, tokens = invoke(model_id, body)  # Rejected propagates to handle's error answer
+        fake_server = request.app["fake"]
+        fake_server.bump("invoke_in_flight")
+        fake_server.events["invoke_peak"] = max(fake_server.events.get("invoke_peak", 0), fake_server.events["invoke_in_flight"])
+        try:
+            await asyncio.sleep(0.01)  # long enough for concurrent requests to overlap
+        finally:
+            fake_server.events["invoke_in_flight"] -= 1
+        # InvokeModel reports the token counts in headers as well (the Cohere body has none).
+        return web.json_response(answer, headers={"x-amzn-RequestId": str(uuid.uuid4()),
+                                                  "X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
 
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
