@@ -288,6 +288,9 @@ class Delta(Struct, kw_only=True, omit_defaults=True):
     refusal: str | None = None
     # The model's reasoning text, as DeepSeek, vLLM and others stream it (every translator uses it).
     reasoning_content: str | None = None
+    # Whole signed (or redacted) reasoning blocks, in ReasoningMessage.thinking_blocks' shape, sent
+    # once each block is complete so a client can send them back on the next turn (Bedrock).
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(Struct, kw_only=True):
