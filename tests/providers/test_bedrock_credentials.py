@@ -203,8 +203,9 @@ def test_web_identity_irsa_credentials_are_refreshed(start_gateway, fake, known,
 
 
 SSO_CONFIGS = {
-    # The current form: the profile names an [sso-session]; the token cache file is sha1(session name).
-    "sso_session": ("corp", f"""[profile llmg-sso]
+    # The current form: the profile names an [sso-session]; the token cache file is sha1(session
+    # name). The portal's endpoint comes from $AWS_ENDPOINT_URL_SSO.
+    "sso_session": ("corp", True, f"""[profile llmg-sso]
 sso_session = corp
 sso_account_id = {ACCOUNT}
 sso_role_name = {SSO_ROLE}
@@ -215,31 +216,40 @@ sso_start_url = https://corp-example.awsapps.com/start
 sso_region = us-east-1
 sso_registration_scopes = sso:account:access
 """),
-    # The legacy form: sso_start_url in the profile; the cache file is sha1(start URL).
-    "sso_start_url": ("https://corp-example.awsapps.com/start", f"""[profile llmg-sso]
+    # The legacy form: sso_start_url in the profile; the cache file is sha1(start URL). The
+    # portal's endpoint comes from the shared config's [services] section this time.
+    "sso_start_url": ("https://corp-example.awsapps.com/start", False, f"""[profile llmg-sso]
 sso_start_url = https://corp-example.awsapps.com/start
 sso_region = us-east-1
 sso_account_id = {ACCOUNT}
 sso_role_name = {SSO_ROLE}
 region = {REGION}
+services = loopback-fakes
+
+[services loopback-fakes]
+sso =
+  endpoint_url = {{portal}}
 """),
 }
 
 
 @pytest.mark.parametrize("form", sorted(SSO_CONFIGS))
 def test_sso_profile_credentials_are_refreshed(start_gateway, fake, known, tmp_path, form) -> None:
-    cache_key, config = SSO_CONFIGS[form]
-    env = isolated(tmp_path, config)
-    # What `aws sso login` leaves behind: the portal access token, valid for hours.
-    cache = tmp_path / ".aws" / "sso" / "cache"
-    cache.mkdir(parents=True)
-    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 8 * 3600))
-    (cache / f"{hashlib.sha1(cache_key.encode()).hexdigest()}.json").write_text(json.dumps({
-        "startUrl": "https://corp-example.awsapps.com/start", "region": "us-east-1", "accessToken": SSO_TOKEN,
-        "expiresAt": expires}))
+    cache_key, by_env, config = SSO_CONFIGS[form]
     portal = FakeServer(aws_creds_upstream.make_sso_app(known, TTL, SSO_TOKEN, ACCOUNT, SSO_ROLE)).start()
     try:
-        gateway = start_gateway(section(fake), env={**env, "AWS_PROFILE": "llmg-sso", "AWS_ENDPOINT_URL_SSO": portal.url})
+        env = isolated(tmp_path, config.replace("{portal}", portal.url))
+        # What `aws sso login` leaves behind: the portal access token, valid for hours.
+        cache = tmp_path / ".aws" / "sso" / "cache"
+        cache.mkdir(parents=True)
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 8 * 3600))
+        (cache / f"{hashlib.sha1(cache_key.encode()).hexdigest()}.json").write_text(json.dumps({
+            "startUrl": "https://corp-example.awsapps.com/start", "region": "us-east-1", "accessToken": SSO_TOKEN,
+            "expiresAt": expires}))
+        env["AWS_PROFILE"] = "llmg-sso"
+        if by_env:
+            env["AWS_ENDPOINT_URL_SSO"] = portal.url
+        gateway = start_gateway(section(fake), env=env)
         used = keys_rotate(gateway, fake, "ASIAFAKESSO")
         assert portal.events["sso_credentials"] >= len(used) >= 3
         calls = [r for r in portal.requests if r.path == aws_creds_upstream.SSO_PATH]
@@ -249,3 +259,31 @@ def test_sso_profile_credentials_are_refreshed(start_gateway, fake, known, tmp_p
         assert SSO_TOKEN not in output and "sso/Secret+" not in output and "sso-session-token-" not in output
     finally:
         portal.stop()
+
+
+def test_rejected_web_identity_token_is_an_error_envelope(start_gateway, fake, known, tmp_path) -> None:
+    # STS refuses the token (a revoked service account, a wrong audience): each request gets an
+    # OpenAI error envelope naming the provider, fast, and neither the token nor STS's XML leaks.
+    token_file = tmp_path / "eks-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.revoked-service-account-token.sig")
+    sts = FakeServer(aws_creds_upstream.make_sts_app(known, TTL, ROLE_ARN, [])).start()
+    try:
+        gateway = start_gateway(section(fake), env={
+            **isolated(tmp_path), "AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+            "AWS_ENDPOINT_URL_STS": sts.url})
+        for _ in range(2):
+            started = time.monotonic()
+            response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=20,
+                                  json={"model": f"bedrock/{CLAUDE}", "messages": [{"role": "user", "content": "x"}]})
+            assert time.monotonic() - started < 10
+            error = response.json()["error"]
+            assert response.status_code == 502 and error["code"] == "provider_misconfigured", response.text
+            assert "bedrock" in error["message"] and "<" not in error["message"]
+        assert sts.events.get("webidentity_credentials") is None  # nothing was issued
+        assert [r for r in sts.requests if r.method == "POST"]  # STS was asked
+        assert not [r for r in fake.requests if "/model/" in r.path]  # nothing unsigned reached Bedrock
+        output = gateway.output()
+        assert "InvalidIdentityToken" in output  # the reason is in the log ...
+        assert "revoked-service-account-token" not in output  # ... the token is not
+    finally:
+        sts.stop()
