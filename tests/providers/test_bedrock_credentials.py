@@ -84,9 +84,9 @@ def test_wrong_bedrock_api_key_is_401(start_gateway, fake, tmp_path) -> None:
 
 
 def test_container_role_credentials_are_refreshed_under_a_running_gateway(start_gateway, fake, known, tmp_path) -> None:
-    # Keys that expire 6 s after issue: the gateway must fetch new ones, off the event loop,
+    # Keys that expire 8 s after issue: the gateway must fetch new ones, off the event loop,
     # while it keeps serving (the old code read credentials once, at start-up).
-    issuer = FakeServer(aws_creds_upstream.make_app(known, ttl=6)).start()
+    issuer = FakeServer(aws_creds_upstream.make_app(known, ttl=8)).start()
     try:
         gateway = start_gateway(section(fake), env={
             **CLEAN, "HOME": str(tmp_path),
@@ -132,7 +132,7 @@ def test_no_credentials_skips_bedrock_with_the_reason(tmp_path) -> None:
 # --- web identity / IRSA and SSO: botocore's own STS and SSO clients, pointed at loopback ------------
 # The fakes' keys live TTL seconds and Bedrock rejects them after that (ExpiredTokenException), so a
 # gateway that does not refresh fails the asks below, not just the key-change check.
-TTL = 6
+TTL = 8  # seconds; the gateway stops using a key at half its life, Bedrock rejects it at its end
 ROLE_ARN = "arn:aws:iam::123456789012:role/llmg-bedrock"
 ACCOUNT, SSO_ROLE = "123456789012", "BedrockInvoke"
 SSO_TOKEN = "aoaAAAAAGgExampleSsoAccessToken0123456789"
