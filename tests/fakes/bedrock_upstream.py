@@ -27,6 +27,7 @@ Built from AWS's public references:
   toolConfig, every toolUse is answered by a toolResult in the next user turn and every toolResult
   names a toolUse of the previous turn, image bytes are base64 of an image of the stated format, and
   a toolChoice member the model family does not take is refused with Bedrock's own message.
+- A key a credential fake marked ``expired:<key>`` (past its Expiration): 403 ExpiredTokenException.
 - Errors: ``{"message": ...}`` with ``x-amzn-ErrorType: <Name>:http://internal.amazon.com/coral/...``
   and ``x-amzn-RequestId``, with the real statuses.
 - Streams: ``application/vnd.amazon.eventstream`` frames (headers ``:event-type``,
@@ -179,6 +180,8 @@ def verify(request: web.Request, body: bytes, credentials: dict[str, tuple[str, 
         raise Rejected(400, "IncompleteSignatureException",
                        f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization={header[:40]}")
     access, date, scope_region, service, signed_list, signature = match.groups()
+    if "expired:" + access in credentials:  # a credential issuer marked it past its Expiration
+        raise Rejected(403, "ExpiredTokenException", "The security token included in the request is expired")
     if access not in credentials:
         raise Rejected(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
     secret, token = credentials[access]
