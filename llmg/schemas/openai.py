@@ -288,6 +288,8 @@ class Delta(Struct, kw_only=True, omit_defaults=True):
     refusal: str | None = None
     # The model's reasoning text, as DeepSeek, vLLM and others stream it (every translator uses it).
     reasoning_content: str | None = None
+    # Anthropic's signed thinking blocks, each whole in the chunk where it ends (see ReasoningMessage).
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(Struct, kw_only=True):

@@ -113,6 +113,23 @@ def test_translation_reaches_an_openai_compatible_provider(client, openai_fake) 
     assert body["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
 
 
+def test_tool_result_images_reach_an_openai_compatible_provider_in_a_user_message(client, openai_fake) -> None:
+    """OpenAI takes images in user messages only: a tool_result's images follow the tool message."""
+    client.messages.create(model="groq/gpt-4o", max_tokens=64, tools=[WEATHER], messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "text", "text": "radar:"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]},
+            {"type": "text", "text": "Summarise."}]},
+    ])
+    messages = openai_fake.requests[-1].json()["messages"]
+    assert messages[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "radar:"}
+    assert messages[3] == {"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}, {"type": "text", "text": "Summarise."}]}
+
+
 def test_native_anthropic_body_passes_through(client, anthropic_fake) -> None:
     """To Anthropic, nothing is translated: only `model` changes (thinking, service_tier, images
     included; not top_k, which Anthropic refuses beside thinking)."""
