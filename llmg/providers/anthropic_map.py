@@ -572,8 +572,8 @@ class StreamTranslator:
             held = self._thinking.pop(ev.index, None)
             if held is None:
                 return []
-            block = {"type": "thinking", "thinking": "".join(held[0]), "signature": "".join(held[1])}
-            return [out.chunk(Delta(thinking_blocks=[block]))]
+            signed = {"type": "thinking", "thinking": "".join(held[0]), "signature": "".join(held[1])}
+            return [out.chunk(Delta(thinking_blocks=[signed]))]
         if isinstance(ev, wire.ContentBlockStart):
             block = ev.content_block
             btype = block.type
