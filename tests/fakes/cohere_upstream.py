@@ -117,11 +117,14 @@ def _answer(body: dict) -> tuple[str, dict]:
     messages = body["messages"]
     last = messages[-1]
     if body.get("tools") and last.get("role") != "tool" and body.get("tool_choice") != "NONE":
-        tool = body["tools"][0]["function"]["name"]
+        tool = body["tools"][0]["function"]
+        # A tool without parameters gets a call without arguments: the API sends an empty string
+        # (and, streamed, no tool-call-delta at all), which clients must not be left to json.loads.
+        arguments = TOOL_ARGUMENTS if (tool.get("parameters") or {}).get("properties") else ""
         return "TOOL_CALL", {
             "role": "assistant",
             "tool_plan": TOOL_PLAN,
-            "tool_calls": [{"id": TOOL_CALL_ID, "type": "function", "function": {"name": tool, "arguments": TOOL_ARGUMENTS}}],
+            "tool_calls": [{"id": TOOL_CALL_ID, "type": "function", "function": {"name": tool["name"], "arguments": arguments}}],
         }
     if last.get("role") == "tool":
         text = "The tool said: " + _text(last.get("content"))
@@ -190,7 +193,7 @@ def make_app(api_key: str) -> web.Application:
             call = message["tool_calls"][0]
             await response.write(_event("tool-call-start", {"index": 0, "delta": {"message": {"tool_calls": {
                 "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}}}}))
-            for piece in TOOL_ARGUMENT_PIECES:
+            for piece in TOOL_ARGUMENT_PIECES if call["function"]["arguments"] else []:
                 await response.write(_event("tool-call-delta", {"index": 0, "delta": {"message": {"tool_calls": {
                     "function": {"arguments": piece}}}}}))
             await response.write(_event("tool-call-end", {"index": 0}))
