@@ -197,9 +197,11 @@ def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
         raise InvalidRequest(f"{where}.tool_call_id is required for role 'tool'", param=f"{where}.tool_call_id")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
     content = message.get("content")
-    if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") != "text" for p in content):
+    if isinstance(content, list) and any(isinstance(p, dict) and (p.get("type") != "text" or "cache_control" in p)
+                                         for p in content):
         # A tool that returned images (a screenshot, a chart): Anthropic's tool_result takes text,
-        # image and document blocks, so they stay inside the result they belong to.
+        # image and document blocks, so they stay inside the result they belong to. A part with
+        # cache_control (a long tool output as a caching breakpoint) keeps its own block too.
         blocks = _content_blocks(content, where)
         if blocks:
             block["content"] = blocks

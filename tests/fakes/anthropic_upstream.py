@@ -145,6 +145,9 @@ def _cache_rules(body: dict) -> None:
     for message in body.get("messages") or []:
         if isinstance(message.get("content"), list):
             places += message["content"]
+            for block in message["content"]:  # breakpoints inside tool results count too
+                if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                    places += block["content"]
     marks = [p["cache_control"] for p in places if isinstance(p, dict) and "cache_control" in p]
     for mark in marks:
         if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"} \

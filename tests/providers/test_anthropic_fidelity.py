@@ -232,3 +232,14 @@ def test_text_only_tool_result_stays_a_string(gateway, fake) -> None:
                {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "sun"}, {"type": "text", "text": "ny"}]}]
     assert post(gateway, fake, messages=history, tools=[WEATHER]).status_code == 200
     assert sent(fake)["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]
+
+
+def test_cache_control_inside_a_tool_result_is_kept(gateway, fake) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    mark = {"type": "ephemeral"}
+    history = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "a long report", "cache_control": mark}]}]
+    response = post(gateway, fake, messages=history, tools=[WEATHER])
+    assert response.status_code == 200, response.text
+    assert sent(fake)["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+        {"type": "text", "text": "a long report", "cache_control": mark}]}]
