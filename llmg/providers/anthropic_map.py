@@ -562,19 +562,21 @@ class StreamTranslator:
                     return [out.tool_arguments(tool_index, part)]
             elif dtype == "thinking_delta":
                 if delta.thinking:
-                    if ev.index in self._thinking:
-                        self._thinking[ev.index][0].append(delta.thinking)
+                    held = self._thinking.get(ev.index)
+                    if held is not None:
+                        held[0].append(delta.thinking)
                     return [out.chunk(Delta(reasoning_content=delta.thinking))]
             elif dtype == "signature_delta":
-                if delta.signature and ev.index in self._thinking:
-                    self._thinking[ev.index][1].append(delta.signature)
+                held = self._thinking.get(ev.index)
+                if delta.signature and held is not None:
+                    held[1].append(delta.signature)
             # citations_delta: nothing in the chunk format carries it.
             return []
         if isinstance(ev, wire.ContentBlockStop):
-            held = self._thinking.pop(ev.index, None)
-            if held is None:
+            done = self._thinking.pop(ev.index, None)
+            if done is None:
                 return []
-            signed = {"type": "thinking", "thinking": "".join(held[0]), "signature": "".join(held[1])}
+            signed = {"type": "thinking", "thinking": "".join(done[0]), "signature": "".join(done[1])}
             return [out.chunk(Delta(thinking_blocks=[signed]))]
         if isinstance(ev, wire.ContentBlockStart):
             block = ev.content_block
