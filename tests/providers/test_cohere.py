@@ -437,3 +437,11 @@ def test_tool_call_without_arguments_is_an_empty_object(client, stream):
         arguments = r.choices[0].message.tool_calls[0].function.arguments
     assert arguments == "{}"
     assert json.loads(arguments) == {}
+
+
+def test_prompt_over_the_context_is_openais_context_length_exceeded(client):
+    """langchain raises its context-overflow error on this code; the message stays Cohere's."""
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="cohere/error-context", messages=[{"role": "user", "content": "x"}])
+    assert info.value.code == "context_length_exceeded"
+    assert info.value.body["message"].startswith("too many tokens")
