@@ -130,6 +130,17 @@ def test_tool_result_images_reach_an_openai_compatible_provider_in_a_user_messag
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}, {"type": "text", "text": "Summarise."}]}
 
 
+@pytest.mark.parametrize("model", ["gemini/gemini-2.0-flash", "mock/mock-1"])
+def test_tool_result_images_are_accepted_by_translated_providers(client, model) -> None:
+    message = client.messages.create(model=model, max_tokens=64, tools=[WEATHER], messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "text", "text": "radar:"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]}]},
+    ])
+    assert message.stop_reason in ("end_turn", "tool_use")
+
+
 def test_native_anthropic_body_passes_through(client, anthropic_fake) -> None:
     """To Anthropic, nothing is translated: only `model` changes (thinking, service_tier, images
     included; not top_k, which Anthropic refuses beside thinking)."""
