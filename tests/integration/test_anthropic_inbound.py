@@ -132,10 +132,13 @@ def test_tool_result_images_reach_an_openai_compatible_provider_in_a_user_messag
 
 @pytest.mark.parametrize("model", ["gemini/gemini-2.0-flash", "mock/mock-1"])
 def test_tool_result_images_are_accepted_by_translated_providers(client, model) -> None:
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = client.messages.create(model=model, max_tokens=200, tools=[WEATHER], messages=[question])
+    use = next(b for b in first.content if b.type == "tool_use")  # the provider's own call (Gemini signs it)
     message = client.messages.create(model=model, max_tokens=64, tools=[WEATHER], messages=[
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+        question,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [
             {"type": "text", "text": "radar:"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]}]},
     ])
     assert message.stop_reason in ("end_turn", "tool_use")
