@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ log = logging.getLogger("llmg.providers.bedrock")
 
 STATIC_LIFETIME = 365 * 86400.0  # credentials without an expiry (a static profile): refreshed yearly
 _DMI = Path("/sys/class/dmi/id")
+_PROFILE_ENV = ("AWS_DEFAULT_PROFILE", "AWS_PROFILE")  # botocore's names for the profile, first set wins
 
 
 def _home_file(environ: Mapping[str, str], override: str, name: str) -> Path | None:
@@ -111,8 +113,11 @@ class ChainCredentials:
 
             session = botocore.session.Session(profile=self.profile) if self.profile else botocore.session.Session()
             if not self.profile and session.get_config_variable("profile") == "":
-                # AWS_PROFILE="" (docker -e AWS_PROFILE=) means unset, not a profile named "".
-                session.set_config_variable("profile", "default")
+                # AWS_PROFILE="" (docker -e AWS_PROFILE=) means unset, not a profile named "". Not
+                # set_config_variable("profile", "default"): an explicit profile must exist in the
+                # config file and turns off the env and web identity sources of the chain.
+                names = [n for n in _PROFILE_ENV if os.environ.get(n)]
+                session = botocore.session.Session(session_vars={"profile": (None, names, None, None)})
             credentials = session.get_credentials()
             if credentials is None:
                 raise LookupError("botocore's credential chain found no credentials")

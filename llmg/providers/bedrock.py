@@ -2,6 +2,7 @@
 
     POST {base}/model/{modelId}/converse          JSON answer
     POST {base}/model/{modelId}/converse-stream   application/vnd.amazon.eventstream answer
+    POST {base}/model/{modelId}/invoke            embeddings (Titan, Cohere; bodies in ``bedrock_embed``)
 
 ``base`` is ``https://bedrock-runtime.{region}.amazonaws.com`` unless ``base_url`` is configured
 (a VPC endpoint, a proxy, a test fake). Credentials (``aws_credentials``): a Bedrock API key
@@ -37,9 +38,12 @@ from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
 from ..transports import Transport, UpstreamStream
+from . import bedrock_embed as be
 from .aws_credentials import ChainCredentials, chain_hint
 from .base import Call, Provider, Reply, Settings, closing
 from .bedrock_map import StreamTranslator, describe, error_of, from_converse, stream_exception, to_converse
+from .fanout import bounded, chunks
+from .gemini_map import embedding_list
 from .translate import require_event_stream, run
 
 _encode = msgspec.json.Encoder().encode
@@ -48,6 +52,7 @@ _REGION = re.compile(r"[a-z0-9-]+")
 DEFAULT_REGION = "us-east-1"
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 STREAM_ACCEPT = "application/vnd.amazon.eventstream"
+EMBED_CONCURRENCY = 8  # InvokeModel calls in flight for one embeddings batch (params.embed_concurrency)
 
 log = logging.getLogger("llmg.providers.bedrock")
 
@@ -96,6 +101,14 @@ class BedrockProvider(Provider):
         if not _REGION.fullmatch(region):
             raise ConfigError(f"providers.{self.name}: {region!r} is not an AWS region name")
         self.region = region
+        concurrency = params.get("embed_concurrency", EMBED_CONCURRENCY)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
+            raise ConfigError(f"providers.{self.name}.params.embed_concurrency: must be an integer from 1 to 64")
+        self.embed_concurrency = concurrency
+        input_type = params.get("input_type", "search_document")
+        if input_type not in be.COHERE_INPUT_TYPES:
+            raise ConfigError(f"providers.{self.name}.params.input_type: must be one of {', '.join(be.COHERE_INPUT_TYPES)}")
+        self.input_type = str(input_type)
 
         template = self.base_url or self.spec.base_url_template or "https://bedrock-runtime.{region}.amazonaws.com"
         base = template.replace("{region}", region)
@@ -139,8 +152,10 @@ class BedrockProvider(Provider):
         # wire even when given %3A; signing exactly what is sent keeps both transports correct.
         return f"{self.prefix}/model/{quote(model, safe=':@+')}/{operation}"
 
-    async def _signed(self, call: Call, operation: str, headers: Mapping[str, str]) -> tuple[str, bytes, Mapping[str, str]]:
-        body = _encode(to_converse(call.data(), call.model))
+    async def _signed(self, call: Call, operation: str, headers: Mapping[str, str],
+                      body: bytes | None = None) -> tuple[str, bytes, Mapping[str, str]]:
+        if body is None:
+            body = _encode(to_converse(call.data(), call.model))
         path = self._path(call.model, operation)
         signer = self.signer
         if signer is None:
@@ -189,6 +204,27 @@ class BedrockProvider(Provider):
             raise ProviderError(f"{self.name}: malformed event stream ({exc})", code="stream_error") from None
         except msgspec.DecodeError:
             raise ProviderError(f"{self.name}: malformed stream event payload", code="stream_error") from None
+
+    # --- embeddings: InvokeModel (Titan one input per call, Cohere up to 96) ---------------------
+
+    async def embeddings(self, call: Call) -> Reply:
+        data = call.data()
+        family = be.family_of(call.model)
+        texts = be.texts_of(data)
+        # Bodies are built (and bad input refused) before the first upstream call.
+        batches = chunks(texts, family.batch)
+        bodies = [_encode(be.request_body(family, call.model, data, batch, self.input_type)) for batch in batches]
+        sizes = [len(batch) for batch in batches]
+
+        async def invoke(n: int) -> tuple[list[list[float]], int]:
+            url, body, headers = await self._signed(call, "invoke", self.headers, bodies[n])
+            resp = await self.post(url, body, headers)
+            with self.translating:
+                return be.vectors_of(family, self.answer_json(resp.body), resp.headers, sizes[n])
+
+        parts = await bounded(range(len(bodies)), invoke, self.embed_concurrency)
+        vectors = [vector for part, _ in parts for vector in part]
+        return Reply(_encode(embedding_list(vectors, data, call.model, sum(tokens for _, tokens in parts))))
 
     # --- errors ------------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ Choices this module makes:
 - A tool result whose content is a JSON object is sent as a ``json`` block, anything else as ``text``.
 - Images must be inline (``data:image/png|jpeg|gif|webp;base64,...``): Converse takes image bytes
   or an S3 location, never an http(s) URL, so a URL gets a clear 400 instead of a silent drop.
-- ``tool_choice``: auto -> ``{auto:{}}``, required -> ``{any:{}}``, a named function -> ``{tool:{name}}``.
+- ``tool_choice``: auto -> ``{auto:{}}``, required -> ``{any:{}}``, a named function -> ``{tool:{name}}``,
+  only for models that take it (``TOOL_CHOICES``): elsewhere ``auto`` is left out (it is the default)
+  and a forced choice is a 400 naming the model.
   Converse has no "none": with ``none`` the tools are left out, unless the history already holds
   tool calls (Converse then requires ``toolConfig``), in which case they are sent without a choice.
 - ``response_format`` json_schema -> ``outputConfig.textFormat`` (Converse structured output);
@@ -25,7 +27,14 @@ Choices this module makes:
 - usage: ``prompt_tokens`` = inputTokens + cacheReadInputTokens + cacheWriteInputTokens (OpenAI's
   prompt count includes cached tokens; Converse's inputTokens does not, as for Anthropic),
   ``cached_tokens`` = cacheReadInputTokens; total = prompt + completion.
-- ``reasoningContent`` goes to ``reasoning_content`` (message and stream delta), never ``content``.
+- ``reasoningContent`` goes to ``reasoning_content`` (message and stream delta), never ``content``;
+  the blocks also go whole to ``thinking_blocks`` (Anthropic's shape, as the Anthropic adapter gives
+  them: ``{"type": "thinking", "thinking", "signature"}`` / ``{"type": "redacted_thinking", "data"}``):
+  on the message, and in a stream delta once a block's signature (or redacted data) arrives. An
+  assistant message's ``thinking_blocks`` are sent back as reasoningContent blocks, first in the turn.
+- ``cache_control`` on a content part, a system part or a tool becomes a ``cachePoint`` block right
+  after it (``ttl`` 5m/1h kept); a system message with a marked part keeps one block per part.
+  Models without prompt caching (``CACHE_FAMILIES``) get no cachePoints: the marker is a hint.
 - Rejected with a clear 400: ``n`` > 1, ``logprobs``, http image URLs, non-image/non-document
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``, legacy
   ``function`` messages. Sampling knobs Converse does not have (penalties, seed, logit_bias) are
@@ -142,6 +151,19 @@ def _document_block(part: dict[str, Any], where: str, index: int) -> dict[str, A
     return {"document": {"format": fmt, "name": name[:200], "source": {"bytes": payload}}}
 
 
+def cache_point(part: Any) -> dict[str, Any] | None:
+    """The ``cachePoint`` block for a part's ``cache_control`` (Anthropic's breakpoint, as OpenAI-format
+    clients such as LiteLLM's send it): Converse marks the end of a cached prefix with a separate
+    block after the content, ``{"cachePoint": {"type": "default"}}``, optionally with ``ttl`` 5m/1h."""
+    marker = part.get("cache_control") if isinstance(part, dict) else None
+    if not isinstance(marker, dict):
+        return None
+    point: dict[str, Any] = {"type": "default"}
+    if marker.get("ttl") in ("5m", "1h"):
+        point["ttl"] = marker["ttl"]
+    return {"cachePoint": point}
+
+
 def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         return []
@@ -154,8 +176,9 @@ def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             text = part.get("text") or ""
-            if text.strip():
-                blocks.append({"text": text})
+            if not text.strip():
+                continue  # a blank part (and any breakpoint on it) carries nothing
+            blocks.append({"text": text})
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
@@ -166,6 +189,41 @@ def _content_blocks(content: Any, where: str) -> list[dict[str, Any]]:
             blocks.append(_document_block(part, here, i))
         else:
             raise InvalidRequest(f"{here}: content part type {kind!r} is not supported by bedrock", param=here)
+        point = cache_point(part)
+        if point is not None:
+            blocks.append(point)
+    return blocks
+
+
+def _system_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """A system message as text blocks: one, unless a part carries ``cache_control``; then each part
+    keeps its block, followed by a cachePoint where it was marked."""
+    if isinstance(content, list) and any(cache_point(p) for p in content):
+        _text_of(content, where)  # only text parts are allowed here
+        return _content_blocks(content, where)
+    text = _text_of(content, where)
+    return [{"text": text}] if text.strip() else []
+
+
+def _reasoning_blocks(thinking: Any, where: str) -> list[dict[str, Any]]:
+    """An assistant message's ``thinking_blocks`` (as the answer gave them) -> reasoningContent blocks.
+
+    Claude on Bedrock needs the signed reasoning block back before the toolUse it led to; unsigned
+    text cannot be verified and is not sent."""
+    if thinking is None:
+        return []
+    if not isinstance(thinking, list):
+        raise InvalidRequest(f"{where}.thinking_blocks must be a list", param=f"{where}.thinking_blocks")
+    blocks = []
+    for i, block in enumerate(thinking):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "thinking" and isinstance(block.get("signature"), str) and isinstance(block.get("thinking"), str):
+            blocks.append({"reasoningContent": {"reasoningText": {"text": block["thinking"], "signature": block["signature"]}}})
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            blocks.append({"reasoningContent": {"redactedContent": block["data"]}})
+        elif kind != "thinking":
+            raise InvalidRequest(f"{where}.thinking_blocks[{i}]: expected a thinking or redacted_thinking block",
+                                 param=f"{where}.thinking_blocks[{i}]")
     return blocks
 
 
@@ -214,15 +272,14 @@ def _messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
         role = message.get("role")
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"), where)
-            if text.strip():
-                system.append({"text": text})
+            system += _system_blocks(message.get("content"), where)
             continue
         if role == "user":
             blocks = _content_blocks(message.get("content"), where)
             turn_role = "user"
         elif role == "assistant":
-            blocks = _content_blocks(message.get("content"), where)
+            blocks = _reasoning_blocks(message.get("thinking_blocks"), where)  # reasoning comes first
+            blocks += _content_blocks(message.get("content"), where)
             if message.get("tool_calls"):
                 blocks += _tool_use_blocks(message["tool_calls"], where)
                 uses_tools = True
@@ -260,6 +317,9 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if function.get("description"):
             spec["description"] = function["description"]
         specs.append({"toolSpec": spec})
+        point = cache_point(tool)  # cache_control beside "function": the tools up to here are cached
+        if point is not None:
+            specs.append(point)
     return specs
 
 
@@ -273,6 +333,58 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
         if name:
             return {"tool": {"name": name}}
     return None
+
+
+# Which ``toolChoice`` members a model takes. The ToolChoice reference: toolChoice is supported by
+# Anthropic Claude 3+ and Mistral Large; ``tool`` (one named tool) by Claude 3+ and Amazon Nova, which
+# takes ``any`` too. Every other model answers "This model doesn't support the toolConfig.toolChoice.<x>
+# field" (Llama, Titan, Cohere, Jamba, DeepSeek, ...), ``auto`` included.
+TOOL_CHOICES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("anthropic.", frozenset({"auto", "any", "tool"})),
+    ("amazon.nova", frozenset({"auto", "any", "tool"})),
+    ("mistral.mistral-large", frozenset({"auto", "any"})),
+)
+# Model-id prefixes of Bedrock's model providers: an id with one of them and no TOOL_CHOICES entry
+# takes no toolChoice. An id with none (a provisioned or custom model ARN) cannot be classified.
+MODEL_PROVIDERS = ("ai21.", "amazon.", "anthropic.", "cohere.", "deepseek.", "google.", "meta.", "minimax.",
+                   "mistral.", "moonshot.", "nvidia.", "openai.", "qwen.", "twelvelabs.", "writer.")
+# Cross-region inference profiles prefix the model id with a geography.
+GEOGRAPHIES = frozenset({"us", "eu", "apac", "global", "us-gov", "ca", "jp", "au"})
+_CHOICE_WORDS = {"auto": '"auto"', "any": '"required"', "tool": "a named function"}
+
+
+def base_model(model: str) -> str:
+    """``anthropic.claude-...`` from a model id, an inference profile id or either's ARN."""
+    tail = model.rsplit("/", 1)[-1]
+    geo, dot, rest = tail.partition(".")
+    return rest if dot and geo in GEOGRAPHIES else tail
+
+
+def accepted_tool_choices(model: str) -> frozenset[str] | None:
+    """The toolChoice members ``model`` takes; None when the id does not say which model it is."""
+    base = base_model(model)
+    for prefix, choices in TOOL_CHOICES:
+        if base.startswith(prefix):
+            return choices
+    return frozenset() if base.startswith(MODEL_PROVIDERS) else None
+
+
+def _checked_tool_choice(choice: Any, model: str) -> dict[str, Any] | None:
+    """The toolChoice to send: ``auto`` (the default anyway) is left out for a model that refuses
+    the field; a forced choice it cannot take is a 400 naming both, not Bedrock's ValidationException."""
+    mapped = _tool_choice(choice)
+    if mapped is None:
+        return None
+    accepted = accepted_tool_choices(model)
+    member = next(iter(mapped))
+    if accepted is None or member in accepted:
+        return mapped
+    if member == "auto":
+        return None
+    raise InvalidRequest(
+        f"bedrock: {model} does not take tool_choice {_CHOICE_WORDS[member]} (Converse supports it for Anthropic "
+        f"Claude and Amazon Nova models{', and Mistral Large' if member == 'any' else ''}); send tool_choice \"auto\"",
+        param="tool_choice", code="unsupported_parameter")
 
 
 def _output_config(fmt: Any) -> dict[str, Any] | None:
@@ -364,14 +476,34 @@ def to_converse(data: Mapping[str, Any], model: str = "") -> dict[str, Any]:
     choice = data.get("tool_choice")
     if tools and (choice != "none" or uses_tools):
         config: dict[str, Any] = {"tools": _tools(tools)}
-        mapped = _tool_choice(choice)
+        mapped = _checked_tool_choice(choice, model)
         if mapped is not None:
             config["toolChoice"] = mapped
         body["toolConfig"] = config
     output = _output_config(data.get("response_format"))
     if output is not None:
         body["outputConfig"] = output
+    if not takes_cache_points(model):
+        _drop_cache_points(body)
     return body
+
+
+# Prompt caching on Bedrock: Claude and Amazon Nova models. Other models refuse a request holding a
+# cachePoint ("You invoked an unsupported model or your request did not allow prompt caching"),
+# while cache_control is only a hint: for them the breakpoints are left out, not the request refused.
+CACHE_FAMILIES = ("anthropic.", "amazon.nova")
+
+
+def takes_cache_points(model: str) -> bool:
+    base = base_model(model)
+    return base.startswith(CACHE_FAMILIES) or not base.startswith(MODEL_PROVIDERS)
+
+
+def _drop_cache_points(body: dict[str, Any]) -> None:
+    lists = [body.get("system") or [], (body.get("toolConfig") or {}).get("tools") or []]
+    lists += [turn["content"] for turn in body["messages"]]
+    for blocks in lists:
+        blocks[:] = [block for block in blocks if "cachePoint" not in block]
 
 
 # --- response: Converse -> chat.completion --------------------------------------------------------
@@ -396,6 +528,7 @@ def from_converse(body: Mapping[str, Any], model: str, ident: str, created: int 
     message = (body.get("output") or {}).get("message") or {}
     texts: list[str] = []
     reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     calls: list[ToolCall] = []
     for block in message.get("content") or []:
         if "text" in block:
@@ -405,14 +538,25 @@ def from_converse(body: Mapping[str, Any], model: str, ident: str, created: int 
             arguments = _encode(use.get("input", {})).decode()
             calls.append(ToolCall(id=use.get("toolUseId", ""), function=FunctionCall(name=use.get("name", ""), arguments=arguments)))
         elif "reasoningContent" in block:
-            text = ((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text")
+            item = block["reasoningContent"] or {}
+            if "redactedContent" in item:
+                thinking.append({"type": "redacted_thinking", "data": item["redactedContent"]})
+                continue
+            part = item.get("reasoningText") or {}
+            text = part.get("text") or ""
             if text:
                 reasoning.append(text)
-        # redacted reasoning, citations, images, documents: no OpenAI chat shape carries them.
+            signed: dict[str, Any] = {"type": "thinking", "thinking": text}
+            if part.get("signature"):
+                signed["signature"] = part["signature"]
+            thinking.append(signed)
+        # citations, images, documents: no OpenAI chat shape carries them.
     content = "".join(texts) if texts or not calls else None
     msg: AssistantMessage
-    if reasoning:
-        msg = ReasoningMessage(content=content, tool_calls=calls or None, reasoning_content="".join(reasoning))
+    if thinking:
+        # reasoning_content for reading; thinking_blocks (signatures, redacted data) for sending back.
+        msg = ReasoningMessage(content=content, tool_calls=calls or None, reasoning_content="".join(reasoning) or None,
+                               thinking_blocks=thinking)
     else:
         msg = AssistantMessage(content=content, tool_calls=calls or None)
     return ChatCompletion(
@@ -480,7 +624,7 @@ class StreamTranslator:
     a usage chunk (from ``metadata``, which follows ``messageStop``) when asked for.
     """
 
-    __slots__ = ("out", "provider", "usage", "stopped", "done")
+    __slots__ = ("out", "provider", "usage", "stopped", "done", "reasoning")
 
     def __init__(self, model: str, ident: str, include_usage: bool, created: int | None = None,
                  provider: str = "bedrock") -> None:
@@ -489,6 +633,7 @@ class StreamTranslator:
         self.usage: dict[str, Any] | None = None
         self.stopped = False
         self.done = False  # metadata (usage) follows messageStop: read to the end of the body
+        self.reasoning: dict[int, list[str]] = {}  # block index -> its reasoning text so far
 
     def feed(self, item: tuple[str, Mapping[str, Any]]) -> list[bytes]:
         kind, payload = item
@@ -508,10 +653,19 @@ class StreamTranslator:
                     chunks.append(out.tool_arguments(index, part))
                 return chunks
             elif "reasoningContent" in delta:
-                text = (delta["reasoningContent"] or {}).get("text")
+                part = delta["reasoningContent"] or {}
+                index = payload.get("contentBlockIndex", 0)
+                text = part.get("text")
                 if text:
+                    self.reasoning.setdefault(index, []).append(text)
                     return [out.chunk(Delta(reasoning_content=text))]
-                # signature / redactedContent: nothing in the chunk format carries them.
+                if part.get("signature"):
+                    # The block is complete: send it whole, signed, as the plain answer's thinking_blocks.
+                    block = {"type": "thinking", "thinking": "".join(self.reasoning.pop(index, ())),
+                             "signature": part["signature"]}
+                    return [out.chunk(Delta(thinking_blocks=[block]))]
+                if part.get("redactedContent"):
+                    return [out.chunk(Delta(thinking_blocks=[{"type": "redacted_thinking", "data": part["redactedContent"]}]))]
         elif kind == "contentBlockStart":
             start = payload.get("start") or {}
             use = start.get("toolUse")

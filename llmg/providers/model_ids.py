@@ -23,8 +23,9 @@ LIST_TIMEOUT = 5.0  # seconds; the model directory's own deadline is longer (mod
 
 
 def ids_in_data(body: Any) -> list[str]:
-    """OpenAI-style ``{"data": [{"id": ...}, ...]}`` (OpenAI-compatible APIs, Anthropic)."""
-    items = body.get("data") if isinstance(body, dict) else None
+    """OpenAI-style ``{"data": [{"id": ...}, ...]}`` (OpenAI-compatible APIs, Anthropic), or a bare
+    array of the same objects: Together AI's GET /v1/models answers one (its ``ModelInfoList``)."""
+    items = body if isinstance(body, list) else body.get("data") if isinstance(body, dict) else None
     return [m["id"] for m in items or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 

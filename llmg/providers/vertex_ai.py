@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +36,7 @@ from ..transports import Transport
 from . import gcp_credentials as gc
 from . import gemini_map as gm
 from .base import Call, Provider, Reply, Settings
+from .fanout import bounded, chunks
 from .gcp_credentials import CredentialsError
 from .gemini import GeminiProvider
 
@@ -88,16 +89,27 @@ def host_for(location: str) -> str:
 
 # --- embeddings on Vertex: the text-embedding models' :predict ------------------------------------
 # https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api
+# "For gemini-embedding-001, each request can only include a single input text"; the text-embedding
+# and text-multilingual-embedding models take up to 250. A larger batch is split client-side.
+MAX_INSTANCES = {"gemini-embedding-001": 1}
+DEFAULT_MAX_INSTANCES = 250
+EMBED_CONCURRENCY = 8  # upstream requests in flight for one split batch (params.embed_concurrency)
 
 
-def to_predict_request(data: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"instances": [{"content": t} for t in gm.embed_texts(data)]}
+def max_instances(model: str) -> int:
+    return MAX_INSTANCES.get(model, DEFAULT_MAX_INSTANCES)
+
+
+def to_predict_request(data: dict[str, Any], texts: Sequence[str] | None = None) -> dict[str, Any]:
+    chosen = gm.embed_texts(data) if texts is None else texts
+    body: dict[str, Any] = {"instances": [{"content": t} for t in chosen]}
     if data.get("dimensions") is not None:
         body["parameters"] = {"outputDimensionality": data["dimensions"]}
     return body
 
 
-def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, Any]:
+def predictions_of(response: Any) -> tuple[list[list[float]], int]:
+    """(vectors, token count) of one :predict answer."""
     if not isinstance(response, dict):
         raise ProviderError("upstream answer is not a JSON object", code="upstream_error")
     vectors, tokens = [], 0
@@ -105,6 +117,11 @@ def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, 
         embedding = (prediction or {}).get("embeddings") or {}
         vectors.append(embedding.get("values") or [])
         tokens += int((embedding.get("statistics") or {}).get("token_count") or 0)
+    return vectors, tokens
+
+
+def to_embeddings(response: Any, data: dict[str, Any], model: str) -> dict[str, Any]:
+    vectors, tokens = predictions_of(response)
     return gm.embedding_list(vectors, data, model, tokens)
 
 
@@ -150,6 +167,10 @@ class VertexAIProvider(GeminiProvider):
         if not isinstance(buckets, list) or not all(isinstance(b, str) and b for b in buckets):
             raise ConfigError(f"{where}.allowed_gcs_buckets: must be a list of bucket names")
         self.allowed_gcs_buckets = frozenset(buckets)
+        concurrency = params.get("embed_concurrency", EMBED_CONCURRENCY)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
+            raise ConfigError(f"{where}.embed_concurrency: must be an integer from 1 to 64")
+        self.embed_concurrency = concurrency
         self._auth: tuple[str, dict[str, str], dict[str, str]] | None = None
         self.tokens: gc.GoogleTokens | None = None
         if settings.api_key:
@@ -215,9 +236,20 @@ class VertexAIProvider(GeminiProvider):
 
     async def embeddings(self, call: Call) -> Reply:
         data = call.data()
-        answer = await self.send_json(self.model_url(call.model, "predict"), _encode(to_predict_request(data)))
-        with self.translating:
-            return Reply(_encode(to_embeddings(answer, data, call.model)))
+        texts = gm.embed_texts(data)
+        url = self.model_url(call.model, "predict")
+        batches = chunks(texts, max_instances(call.model))
+
+        async def predict(batch: Sequence[str]) -> tuple[list[list[float]], int]:
+            answer = await self.send_json(url, _encode(to_predict_request(data, batch)))
+            with self.translating:
+                return predictions_of(answer)
+
+        parts = await bounded(batches, predict, self.embed_concurrency)
+        vectors = [vector for part, _ in parts for vector in part]
+        if len(vectors) != len(texts):
+            raise ProviderError(f"{self.name}: {len(vectors)} embeddings for {len(texts)} inputs", code="upstream_bad_response")
+        return Reply(_encode(gm.embedding_list(vectors, data, call.model, sum(tokens for _, tokens in parts))))
 
     async def aclose(self) -> None:
         if self.tokens is not None:

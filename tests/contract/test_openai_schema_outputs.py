@@ -50,6 +50,9 @@ BEDROCK_TOOL = {"output": {"message": {"role": "assistant", "content": [
     "stopReason": "tool_use", "usage": {"inputTokens": 375, "outputTokens": 42, "totalTokens": 417}}
 BEDROCK_TEXT = {"output": {"message": {"role": "assistant", "content": [{"text": "Hello."}]}}, "stopReason": "end_turn",
                 "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}}
+BEDROCK_REASONING = {"output": {"message": {"role": "assistant", "content": [
+    {"reasoningContent": {"reasoningText": {"text": "Hmm.", "signature": "c2ln"}}}, {"reasoningContent": {"redactedContent": "cmVk"}},
+    {"text": "Hello."}]}}, "stopReason": "end_turn", "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}}
 COHERE_TEXT = {"id": "c1", "finish_reason": "COMPLETE", "message": {"role": "assistant", "content": [{"type": "text", "text": "Hi."}]},
                "usage": {"tokens": {"input_tokens": 5, "output_tokens": 2}}}
 COHERE_TOOL = {"id": "c2", "finish_reason": "TOOL_CALL", "message": {"role": "assistant", "tool_plan": "I will look.", "tool_calls": [
@@ -68,6 +71,7 @@ ANSWERS = {
     **{f"gemini {n}": (lambda n=n: _gemini(n)) for n in ("response_text", "response_function_call")},
     "bedrock text": lambda: _builtins(bedrock_map.from_converse(BEDROCK_TEXT, "m", "chatcmpl-b", created=1)),
     "bedrock tool_use": lambda: _builtins(bedrock_map.from_converse(BEDROCK_TOOL, "m", "chatcmpl-b", created=1)),
+    "bedrock reasoning": lambda: _builtins(bedrock_map.from_converse(BEDROCK_REASONING, "m", "chatcmpl-b", created=1)),
     "cohere text": lambda: _builtins(cohere.chat_response(COHERE_TEXT, "m", created=1)),
     "cohere tool_call": lambda: _builtins(cohere.chat_response(COHERE_TOOL, "m", created=1)),
     "cohere logprobs": lambda: _builtins(cohere.chat_response(

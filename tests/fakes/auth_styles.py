@@ -10,7 +10,8 @@ checks what that provider's real API checks:
 - the path: the exact chat / embeddings / models path under the provider's real base path
   (``/v1/openai/chat/completions`` for DeepInfra, ``/openai/deployments/<d>/chat/completions``
   for Azure, ...), so a wrong base or a doubled ``/v1`` answers 404;
-- required query parameters (Azure's ``api-version``) and headers (OpenRouter's ``X-Title``);
+- required query parameters (Azure's ``api-version``) and headers (OpenRouter's ``X-Title``, Public AI's
+  ``User-Agent``);
 - the body: ``messages`` for chat, ``input`` for embeddings.
 
 Rejections use the provider family's real error shapes (OpenAI's envelope, Azure's
@@ -49,6 +50,8 @@ class Expect:
     models_path: str | None = None
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # Headers that must be present with any non-empty value (Public AI requires a User-Agent).
+    present_headers: tuple[str, ...] = ()
 
     @property
     def models(self) -> list[str]:
@@ -112,6 +115,9 @@ class ProviderFakes:
         for key, value in expect.headers.items():
             if request.headers.get(key) != value:
                 return _openai_error(400, f"missing or wrong {key} header", "bad_header")
+        for key in expect.present_headers:
+            if not request.headers.get(key):
+                return _openai_error(400, f"{key} header is required", "missing_header")
         for key, value in expect.query.items():
             if request.query.get(key) != value:
                 return web.json_response(

@@ -7,7 +7,10 @@ Built from AWS's public references:
   framing       https://docs.aws.amazon.com/lexv2/latest/dg/event-stream-encoding.html
   errors        https://docs.aws.amazon.com/bedrock/latest/userguide/troubleshooting-api-error-codes.html
 
-- ``POST /model/{modelId}/converse`` and ``/converse-stream`` only (404 UnknownOperationException).
+- ``POST /model/{modelId}/converse`` and ``/converse-stream``, and ``/invoke`` for the Titan Text
+  Embeddings (one ``inputText``; v2: ``dimensions`` 256/512/1024, ``normalize``) and Cohere Embed
+  (``texts`` up to 96 of 2048 characters, ``input_type`` required, ``embedding_types``) models, with
+  their "Malformed input request" ValidationExceptions; anything else 404 UnknownOperationException.
 - Every request's signature is recomputed here, independently of ``llmg.sigv4``, from the raw
   request line and headers: the canonical URI is the raw path encoded once more (so a model id
   sent as ``v1%3A0`` is signed as ``v1%253A0``), the payload hash comes from the body received.
@@ -22,7 +25,9 @@ Built from AWS's public references:
   lenient there). On top of that, the rules the real API enforces: a conversation starts with a
   user turn and alternates roles, text blocks are not blank, toolUse/toolResult blocks need a
   toolConfig, every toolUse is answered by a toolResult in the next user turn and every toolResult
-  names a toolUse of the previous turn, and image bytes are base64 of an image of the stated format.
+  names a toolUse of the previous turn, image bytes are base64 of an image of the stated format, and
+  a toolChoice member the model family does not take is refused with Bedrock's own message.
+- A key a credential fake marked ``expired:<key>`` (past its Expiration): 403 ExpiredTokenException.
 - Errors: ``{"message": ...}`` with ``x-amzn-ErrorType: <Name>:http://internal.amazon.com/coral/...``
   and ``x-amzn-RequestId``, with the real statuses.
 - Streams: ``application/vnd.amazon.eventstream`` frames (headers ``:event-type``,
@@ -35,8 +40,11 @@ Behaviour by model id:
   fake.stream-throttle-v1:0   a stream with some text, then a throttlingException frame
   fake.stream-cut-v1:0        a stream cut in the middle of a frame
   nope.*                      400 "The provided model identifier is invalid."
-  *reasoning*                 a reasoningContent block before the answer
+  *reasoning*                 a signed reasoningContent block before the answer (signature = sign(text))
+  *redacted*                  (with *reasoning*) also a redactedContent reasoning block
   *cache*                     usage with cacheReadInputTokens / cacheWriteInputTokens
+  cachePoint blocks           the prefix up to the last one is "cached": cacheWriteInputTokens the first
+                              time, cacheReadInputTokens when the same prefix comes again
   anything else: tools offered and the last turn holds no toolResult -> toolUse blocks (the forced
   tool, or the first offered one, or the first two if the user text says "parallel"), after a
   short text block; the last turn holds tool results -> "Tool said: <results>"; otherwise
@@ -172,6 +180,8 @@ def verify(request: web.Request, body: bytes, credentials: dict[str, tuple[str, 
         raise Rejected(400, "IncompleteSignatureException",
                        f"Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization={header[:40]}")
     access, date, scope_region, service, signed_list, signature = match.groups()
+    if "expired:" + access in credentials:  # a credential issuer marked it past its Expiration
+        raise Rejected(403, "ExpiredTokenException", "The security token included in the request is expired")
     if access not in credentials:
         raise Rejected(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
     secret, token = credentials[access]
@@ -292,7 +302,70 @@ def check_shape(shape: Any, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"Value {at} failed to satisfy constraint: Member must be base64-encoded bytes")
 
 
-def validate(operation: str, body: dict[str, Any]) -> None:
+# toolChoice per model family, from the ToolChoice reference (Claude 3+: auto/any/tool; Mistral Large:
+# auto/any; Amazon Nova: auto/any/tool). Models of the other listed families refuse the field.
+TOOL_CHOICE_FAMILIES = {"anthropic.claude": {"auto", "any", "tool"}, "amazon.nova": {"auto", "any", "tool"},
+                        "mistral.mistral-large": {"auto", "any"}}
+NO_TOOL_CHOICE = ("meta.", "amazon.titan", "cohere.", "ai21.", "deepseek.", "mistral.", "writer.", "qwen.", "openai.")
+
+
+def takes_tool_choice(model_id: str, member: str) -> bool:
+    name = model_id.split("/")[-1]
+    if name.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+        name = name.split(".", 1)[1]
+    for family, members in TOOL_CHOICE_FAMILIES.items():
+        if name.startswith(family):
+            return member in members
+    return not name.startswith(NO_TOOL_CHOICE)  # fake.* test models take everything
+
+
+NO_CACHE = ("meta.", "amazon.titan", "cohere.", "ai21.", "mistral.", "deepseek.", "writer.", "qwen.", "openai.")
+
+
+def check_cache_points(body: dict[str, Any], model_id: str) -> None:
+    """Prompt caching: Claude and Nova models only, at most 4 checkpoints, never as the first block."""
+    sections = {"toolConfig.tools": (body.get("toolConfig") or {}).get("tools") or [], "system": body.get("system") or []}
+    for i, message in enumerate(body.get("messages") or []):
+        sections[f"messages.{i}.content"] = message["content"]
+    count = 0
+    for where, blocks in sections.items():
+        for j, block in enumerate(blocks):
+            if "cachePoint" in block:
+                count += 1
+                if j == 0:
+                    raise invalid(f"The cachePoint at {where}.{j} must follow the content it caches.")
+    if not count:
+        return
+    name = model_id.split("/")[-1]
+    if name.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+        name = name.split(".", 1)[1]
+    if name.startswith(NO_CACHE):
+        raise invalid("You invoked an unsupported model or your request did not allow prompt caching. "
+                      "See the documentation for more information.")
+    if count > 4:
+        raise invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {count}.")
+
+
+def check_reasoning(messages: list[dict[str, Any]], body: dict[str, Any]) -> None:
+    """Claude's rules for reasoning sent back: a reasoningText's signature must be the one issued for
+    that text; with thinking on, an assistant turn holding toolUse must start with its reasoning."""
+    for i, message in enumerate(messages):
+        for j, block in enumerate(message["content"]):
+            text = (block.get("reasoningContent") or {}).get("reasoningText")
+            if text is not None and text.get("signature") != sign(text["text"]):
+                raise invalid(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    thinking = ((body.get("additionalModelRequestFields") or {}).get("thinking") or {}).get("type") == "enabled"
+    assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if thinking and assistant:  # the rule is for the final assistant turn (the current tool loop)
+        i = assistant[-1]
+        content = messages[i]["content"]
+        if any("toolUse" in b for b in content) and "reasoningContent" not in content[0]:
+            raise invalid(f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                          f"`{next(iter(content[0]))}`. When `thinking` is enabled, a final `assistant` message must "
+                          "start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).")
+
+
+def validate(operation: str, body: dict[str, Any], model_id: str = "") -> None:
     model = service_model()
     shape = model.operation_model(operation).input_shape
     errors: list[str] = []
@@ -350,6 +423,12 @@ def validate(operation: str, body: dict[str, Any]) -> None:
     names = [t["toolSpec"]["name"] for t in (body.get("toolConfig") or {}).get("tools", []) if "toolSpec" in t]
     if "tool" in choice and choice["tool"]["name"] not in names:
         raise invalid(f"The tool {choice['tool']['name']} in toolChoice is not in the toolConfig tools list.")
+    check_reasoning(messages, body)
+    check_cache_points(body, model_id)
+    for member in choice:
+        if not takes_tool_choice(model_id, member):
+            raise invalid(f"This model doesn't support the toolConfig.toolChoice.{member} field. "
+                          f"Remove toolConfig.toolChoice.{member} and try again.")
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -357,6 +436,28 @@ def validate(operation: str, body: dict[str, Any]) -> None:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def sign(text: str) -> str:
+    """The fake's reasoning signature: bound to the text, as Claude's are (edited text fails)."""
+    return base64.b64encode(hashlib.sha256(b"fake-bedrock-reasoning:" + text.encode()).digest()).decode()
+
+
+REDACTED = base64.b64encode(b"\x00encrypted-reasoning\x01").decode()
+
+
+CACHED: set[str] = set()  # prefixes "written to the cache" (process-wide, like the real cache per account)
+
+
+def cached_prefix(body: dict[str, Any]) -> str | None:
+    """The request text up to its last cachePoint (tools, then system, then messages), or None."""
+    sections = [(body.get("toolConfig") or {}).get("tools") or [], body.get("system") or []]
+    sections += [m["content"] for m in body.get("messages") or []]
+    flat = [block for section in sections for block in section]
+    last = max((n for n, block in enumerate(flat) if "cachePoint" in block), default=None)
+    if last is None:
+        return None
+    return " ".join(json.dumps(block, sort_keys=True) for block in flat[:last])
 
 
 def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +473,8 @@ def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     if "reasoning" in model_id:
         blocks.append({"reasoning": REASONING})
+        if "redacted" in model_id:
+            blocks.append({"redacted": REDACTED})
     stop = "end_turn"
     if tools and not results:
         if "tool" in choice:
@@ -410,6 +513,11 @@ def plan_answer(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
     usage: dict[str, Any] = {"inputTokens": _words(prompt_text) + 3, "outputTokens": output_tokens}
     if "cache" in model_id:
         usage.update(cacheReadInputTokens=1024, cacheWriteInputTokens=16)
+    prefix = cached_prefix(body)
+    if prefix is not None:
+        tokens = _words(prefix) + 1
+        usage["cacheReadInputTokens" if prefix in CACHED else "cacheWriteInputTokens"] = tokens
+        CACHED.add(prefix)
     usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheWriteInputTokens", 0)
     return {"blocks": blocks, "stopReason": stop, "usage": usage}
 
@@ -418,7 +526,9 @@ def converse_body(plan: dict[str, Any]) -> dict[str, Any]:
     content = []
     for block in plan["blocks"]:
         if "reasoning" in block:
-            content.append({"reasoningContent": {"reasoningText": {"text": block["reasoning"], "signature": "c2lnbmF0dXJl"}}})
+            content.append({"reasoningContent": {"reasoningText": {"text": block["reasoning"], "signature": sign(block["reasoning"])}}})
+        elif "redacted" in block:
+            content.append({"reasoningContent": {"redactedContent": block["redacted"]}})
         elif "toolUse" in block:
             use = block["toolUse"]
             content.append({"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"], "input": json.loads(use["input"])}})
@@ -443,7 +553,9 @@ def stream_frames(plan: dict[str, Any]) -> list[bytes]:
         elif "reasoning" in block:
             for piece in re.findall(r"\S+\s*", block["reasoning"]):
                 frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": piece}}}))
-            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": "c2lnbmF0dXJl"}}}))
+            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": sign(block["reasoning"])}}}))
+        elif "redacted" in block:
+            frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"redactedContent": block["redacted"]}}}))
         else:
             for piece in re.findall(r"\S+\s*|\s+", block["text"]) or [""]:
                 frames.append(event_frame("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}))
@@ -455,7 +567,102 @@ def stream_frames(plan: dict[str, Any]) -> list[bytes]:
 
 # --- the app ----------------------------------------------------------------------------------
 
-_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream)$")
+# --- InvokeModel for the embedding models (Titan Text Embeddings, Cohere Embed) -------------------
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed-v3.html
+# Bad bodies get the model's JSON-schema style ValidationException ("Malformed input request: ...").
+
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
+COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
+COHERE_EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+
+
+def malformed(detail: str) -> Rejected:
+    return invalid(f"Malformed input request: {detail}, please reformat your input and try again.")
+
+
+def embedding_vector(text: str, dims: int, normalize: bool = True) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i % len(digest)] - 127.5) / 127.5 + i % 7 / 100 for i in range(dims)]
+    if not normalize:
+        return [round(v, 6) for v in raw]
+    norm = sum(v * v for v in raw) ** 0.5
+    return [round(v / norm, 6) for v in raw]
+
+
+def _keys(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise malformed(f"#: extraneous key [{key}] is not permitted")
+
+
+def invoke_titan(model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    v2 = "v2" in model_id
+    _keys(body, ("inputText", "dimensions", "normalize", "embeddingTypes") if v2 else ("inputText",))
+    text = body.get("inputText")
+    if not isinstance(text, str):
+        raise malformed("#: required key [inputText] not found" if text is None else "#/inputText: expected type: String")
+    if not text:
+        raise malformed("#/inputText: expected minLength: 1, actual: 0")
+    if len(text) > 50000:
+        raise malformed(f"#/inputText: expected maxLength: 50000, actual: {len(text)}")
+    dims = body.get("dimensions", 1024 if v2 else 1536)
+    if v2 and dims not in TITAN_V2_DIMENSIONS:
+        raise malformed(f"#/dimensions: {dims} is not a valid enum value")
+    normalize = body.get("normalize", True)
+    if not isinstance(normalize, bool):
+        raise malformed("#/normalize: expected type: Boolean")
+    tokens = len(text.split()) + 1
+    vector = embedding_vector(text, dims, normalize)
+    answer: dict[str, Any] = {"embedding": vector, "inputTextTokenCount": tokens}
+    if v2:
+        answer["embeddingsByType"] = {"float": vector}
+    return answer, tokens
+
+
+def invoke_cohere(model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    v4 = "embed-v4" in model_id
+    _keys(body, ("texts", "images", "input_type", "truncate", "embedding_types", *(("output_dimension", "max_tokens", "inputs") if v4 else ())))
+    texts = body.get("texts")
+    if "input_type" not in body:
+        raise malformed("#: required key [input_type] not found")
+    if body["input_type"] not in COHERE_INPUT_TYPES:
+        raise malformed(f"#/input_type: {body['input_type']} is not a valid enum value")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise malformed("#: required key [texts] not found" if texts is None else "#/texts: expected type: JSONArray of String")
+    if len(texts) > 96:
+        raise malformed(f"#/texts: expected maximum item count: 96, found: {len(texts)}")
+    for i, text in enumerate(texts):
+        if len(text) > 2048:
+            raise malformed(f"#/texts/{i}: expected maxLength: 2048, actual: {len(text)}")
+    types = body.get("embedding_types")
+    if types is not None and (not isinstance(types, list) or any(t not in COHERE_EMBEDDING_TYPES for t in types)):
+        raise malformed(f"#/embedding_types: {types} is not a valid enum value")
+    dims = body.get("output_dimension", 1536 if v4 else 1024)
+    vectors = [embedding_vector(f"{body['input_type']}:{t}", dims) for t in texts]
+    answer: dict[str, Any] = {"id": str(uuid.uuid4()), "texts": texts}
+    if types is None and not v4:
+        answer.update(embeddings=vectors, response_type="embeddings_floats")
+    else:
+        answer.update(embeddings={t: vectors for t in (types or ["float"])}, response_type="embeddings_by_type")
+    return answer, sum(len(t.split()) + 1 for t in texts)
+
+
+def invoke(model_id: str, raw: bytes) -> tuple[dict[str, Any], int]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise malformed("expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise malformed("#: expected type: JSONObject")
+    if model_id.startswith("amazon.titan-embed-text"):
+        return invoke_titan(model_id, body)
+    if model_id.startswith("cohere.embed-"):
+        return invoke_cohere(model_id, body)
+    raise invalid("The provided model identifier is invalid.")
+
+
+_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke)$")
 
 
 def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-east-1") -> web.Application:
@@ -473,11 +680,13 @@ def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-e
                 raise Rejected(*SPECIAL[model_id])
             if model_id.startswith("nope."):
                 raise invalid("The provided model identifier is invalid.")
+            if operation == "invoke":
+                return await invoke_response(request, model_id, body)
             try:
                 data = json.loads(body)
             except ValueError:
                 raise Rejected(400, "SerializationException", "Unable to parse request body as JSON") from None
-            validate("ConverseStream" if operation == "converse-stream" else "Converse", data)
+            validate("ConverseStream" if operation == "converse-stream" else "Converse", data, model_id)
         except Rejected as exc:
             return error_response(exc.status, exc.kind, exc.message)
         plan = plan_answer(model_id, data)
@@ -504,6 +713,19 @@ def make_app(credentials: dict[str, tuple[str, str | None]], region: str = "us-e
             return response
         await response.write_eof()
         return response
+
+    async def invoke_response(request: web.Request, model_id: str, body: bytes) -> web.Response:
+        answer, tokens = invoke(model_id, body)  # Rejected propagates to handle's error answer
+        fake_server = request.app["fake"]
+        fake_server.bump("invoke_in_flight")
+        fake_server.events["invoke_peak"] = max(fake_server.events.get("invoke_peak", 0), fake_server.events["invoke_in_flight"])
+        try:
+            await asyncio.sleep(0.01)  # long enough for concurrent requests to overlap
+        finally:
+            fake_server.events["invoke_in_flight"] -= 1
+        # InvokeModel reports the token counts in headers as well (the Cohere body has none).
+        return web.json_response(answer, headers={"x-amzn-RequestId": str(uuid.uuid4()),
+                                                  "X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
 
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

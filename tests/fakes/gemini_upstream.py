@@ -17,7 +17,10 @@ payload, unknown fields are rejected ("Invalid JSON payload received. Unknown na
 parameter schemas must be Google's OpenAPI subset, a functionCall turn must be answered by as many
 functionResponse parts, and a functionCall part sent back must carry the thoughtSignature the fake
 gave it (Gemini 3's rule). Errors are Google's {"error": {"code", "message", "status"}} bodies and
-streams use Google's SSE framing (``data: {...}`` lines ended by CRLF CRLF).
+streams use Google's SSE framing (``data: {...}`` lines ended by CRLF CRLF). Vertex ``:predict``
+keeps the per-model instance limits (one for gemini-embedding-001, 250 for the text-embedding
+models: "N instance(s) is allowed per prediction. Actual: M") and counts requests in flight
+(``events["predict_peak"]``).
 
 The model name picks a behaviour: ``error-<status>`` (that Google error), ``blocked`` (prompt
 blocked by safety), ``parallel`` (two function calls at once), ``stream-error`` (an error event
@@ -71,6 +74,7 @@ class Invalid(Exception):
 
 
 LIVE_ONLY_MODEL = "gemini-live-only-7"
+PREDICT_INSTANCE_LIMITS = {"gemini-embedding-001": 1}
 EMPTY_TEXT = "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again."
 CONTEXT_MESSAGE = "The input token count (1048612) exceeds the maximum number of tokens allowed (1048576)."
 
@@ -424,7 +428,7 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
         if method == "batchEmbedContents" and not is_vertex:
             return embed(body, model)
         if method == "predict" and is_vertex:
-            return predict(body)
+            return await predict(request, body, model)
         if method not in ("generateContent", "streamGenerateContent"):
             return google_error(404, f"Method {method} not found.")
         try:
@@ -477,10 +481,24 @@ def make_app(api_key: str = "fake-gemini-key", vertex: VertexAccount | None = No
             return google_error(400, "* BatchEmbedContentsRequest.requests: at least one request is required")
         return web.json_response({"embeddings": out})
 
-    def predict(body: dict) -> web.Response:
+    async def predict(request: web.Request, body: dict, model: str) -> web.Response:
         instances = body.get("instances")
         if not instances:
             return google_error(400, "Invalid JSON payload: instances is required")
+        # Vertex's per-model instance limits (text-embeddings-api reference): gemini-embedding-001
+        # takes a single input per request, the text-embedding models up to 250.
+        limit = PREDICT_INSTANCE_LIMITS.get(model, 250)
+        if len(instances) > limit:
+            return google_error(400, f"{limit} instance(s) is allowed per prediction. Actual: {len(instances)}")
+        # In-flight requests, so a test can see how many the gateway runs at once.
+        fake_server = request.app["fake"]
+        fake_server.bump("predict_in_flight")
+        fake_server.events["predict_peak"] = max(fake_server.events.get("predict_peak", 0),
+                                                 fake_server.events["predict_in_flight"])
+        try:
+            await asyncio.sleep(0.01 if limit == 1 else 0)
+        finally:
+            fake_server.events["predict_in_flight"] -= 1
         dims = (body.get("parameters") or {}).get("outputDimensionality") or 8
         preds = [{"embeddings": {"values": vector(inst["content"], dims),
                                  "statistics": {"token_count": len(inst["content"].split()), "truncated": False}}}

@@ -1,15 +1,19 @@
 """Bedrock credentials the way AWS hands them out (issue 17, item 3).
 
-botocore's chain against fakes on 127.0.0.1 (a container-role endpoint whose keys expire in a few
-seconds, a shared-config profile), Bedrock API keys (AWS_BEARER_TOKEN_BEDROCK, Bearer auth), and
+botocore's chain against fakes on 127.0.0.1 (a container-role endpoint, STS AssumeRoleWithWebIdentity
+for web identity / IRSA and the SSO portal's GetRoleCredentials, each issuing keys that expire in a
+few seconds; a shared-config profile), Bedrock API keys (AWS_BEARER_TOKEN_BEDROCK, Bearer auth), and
 the rule for incomplete settings. Before this, Bedrock read static keys once at start-up, so
 session credentials expired under a running gateway, and it had no Bearer auth.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
@@ -80,9 +84,9 @@ def test_wrong_bedrock_api_key_is_401(start_gateway, fake, tmp_path) -> None:
 
 
 def test_container_role_credentials_are_refreshed_under_a_running_gateway(start_gateway, fake, known, tmp_path) -> None:
-    # Keys that expire 6 s after issue: the gateway must fetch new ones, off the event loop,
+    # Keys that expire 8 s after issue: the gateway must fetch new ones, off the event loop,
     # while it keeps serving (the old code read credentials once, at start-up).
-    issuer = FakeServer(aws_creds_upstream.make_app(known, ttl=6)).start()
+    issuer = FakeServer(aws_creds_upstream.make_app(known, ttl=8)).start()
     try:
         gateway = start_gateway(section(fake), env={
             **CLEAN, "HOME": str(tmp_path),
@@ -123,3 +127,163 @@ def test_no_credentials_skips_bedrock_with_the_reason(tmp_path) -> None:
     assert result.skipped["bedrock"].startswith("no AWS credentials: set $AWS_BEARER_TOKEN_BEDROCK")
     registered = plan(loaded, {**CLEAN, "HOME": str(tmp_path), "AWS_BEARER_TOKEN_BEDROCK": BEARER})
     assert "bedrock" in registered.registered
+
+
+# --- web identity / IRSA and SSO: botocore's own STS and SSO clients, pointed at loopback ------------
+# The fakes' keys live TTL seconds and Bedrock rejects them after that (ExpiredTokenException), so a
+# gateway that does not refresh fails the asks below, not just the key-change check.
+TTL = 8  # seconds; the gateway stops using a key at half its life, Bedrock rejects it at its end
+ROLE_ARN = "arn:aws:iam::123456789012:role/llmg-bedrock"
+ACCOUNT, SSO_ROLE = "123456789012", "BedrockInvoke"
+SSO_TOKEN = "aoaAAAAAGgExampleSsoAccessToken0123456789"
+
+
+def isolated(tmp_path: Path, config: str = "") -> dict[str, str]:
+    """HOME, the shared config and the credentials file of the test only. AWS_PROFILE="" as
+    `docker run -e AWS_PROFILE=` leaves it: unset to botocore, not a profile named "" (main's code
+    made it an explicit "default" profile, which must exist and turns off web identity)."""
+    aws = tmp_path / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "config").write_text(config)
+    (aws / "credentials").write_text("")
+    return {**CLEAN, "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(aws / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"), "AWS_PROFILE": "",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": ""}
+
+
+def keys_rotate(gateway, fake: FakeServer, prefix: str, rotations: int = 2, on_rotation=None) -> list[str]:
+    """Ask until ``rotations`` new keys have signed; every answer must be the echo (no 403)."""
+    deadline = time.monotonic() + 45
+    stream = False
+    while True:
+        try:
+            assert ask(gateway, "tick", stream=stream) == "echo: tick"
+        except openai.APIError as exc:
+            raise AssertionError(f"{exc}\n--- gateway log ---\n{gateway.output()[-3000:]}") from None
+        stream = not stream
+        used = list(dict.fromkeys(signing_keys(fake)))
+        assert all(k.startswith(prefix) for k in used), used
+        if len(used) > rotations:
+            return used
+        if on_rotation is not None and len(used) == 2:
+            on_rotation()
+            on_rotation = None
+        assert time.monotonic() < deadline, f"the expiring credentials were not replaced: {used}"
+        time.sleep(0.5)
+
+
+def test_web_identity_irsa_credentials_are_refreshed(start_gateway, fake, known, tmp_path) -> None:
+    token_file = tmp_path / "eks-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.first-service-account-token.sig")
+    accepted = [token_file.read_text()]
+    sts = FakeServer(aws_creds_upstream.make_sts_app(known, TTL, ROLE_ARN, accepted)).start()
+    try:
+        gateway = start_gateway(section(fake), env={
+            **isolated(tmp_path), "AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+            "AWS_ROLE_SESSION_NAME": "llmg-gateway", "AWS_ENDPOINT_URL_STS": sts.url})
+
+        def rotate_token() -> None:  # EKS rewrites the projected token file; the old one stops working
+            token_file.write_text("eyJhbGciOiJSUzI1NiJ9.second-service-account-token.sig")
+            accepted[:] = [token_file.read_text()]
+
+        used = keys_rotate(gateway, fake, "ASIAFAKEWEBIDENTITY", rotations=3, on_rotation=rotate_token)
+        assert len(used) >= 4 and sts.events["webidentity_credentials"] >= 4
+        calls = [r for r in sts.requests if r.method == "POST"]
+        forms = [dict(p.split("=", 1) for p in r.body.decode().split("&")) for r in calls]
+        assert {f["Action"] for f in forms} == {"AssumeRoleWithWebIdentity"}
+        assert {f["RoleSessionName"] for f in forms} == {"llmg-gateway"}
+        assert any("second-service-account-token" in f["WebIdentityToken"] for f in forms)  # the file is read again
+        assert all("authorization" not in r.headers for r in calls)  # AssumeRoleWithWebIdentity is unsigned
+        sent = [r for r in fake.requests if "/model/" in r.path]
+        assert all(r.headers["x-amz-security-token"].startswith("webidentity-session-token-") for r in sent)
+        output = gateway.output()
+        assert "webidentity/Secret+" not in output and "session-token-" not in output and "service-account-token" not in output
+    finally:
+        sts.stop()
+
+
+SSO_CONFIGS = {
+    # The current form: the profile names an [sso-session]; the token cache file is sha1(session
+    # name). The portal's endpoint comes from $AWS_ENDPOINT_URL_SSO.
+    "sso_session": ("corp", True, f"""[profile llmg-sso]
+sso_session = corp
+sso_account_id = {ACCOUNT}
+sso_role_name = {SSO_ROLE}
+region = {REGION}
+
+[sso-session corp]
+sso_start_url = https://corp-example.awsapps.com/start
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+"""),
+    # The legacy form: sso_start_url in the profile; the cache file is sha1(start URL). The
+    # portal's endpoint comes from the shared config's [services] section this time.
+    "sso_start_url": ("https://corp-example.awsapps.com/start", False, f"""[profile llmg-sso]
+sso_start_url = https://corp-example.awsapps.com/start
+sso_region = us-east-1
+sso_account_id = {ACCOUNT}
+sso_role_name = {SSO_ROLE}
+region = {REGION}
+services = loopback-fakes
+
+[services loopback-fakes]
+sso =
+  endpoint_url = {{portal}}
+"""),
+}
+
+
+@pytest.mark.parametrize("form", sorted(SSO_CONFIGS))
+def test_sso_profile_credentials_are_refreshed(start_gateway, fake, known, tmp_path, form) -> None:
+    cache_key, by_env, config = SSO_CONFIGS[form]
+    portal = FakeServer(aws_creds_upstream.make_sso_app(known, TTL, SSO_TOKEN, ACCOUNT, SSO_ROLE)).start()
+    try:
+        env = isolated(tmp_path, config.replace("{portal}", portal.url))
+        # What `aws sso login` leaves behind: the portal access token, valid for hours.
+        cache = tmp_path / ".aws" / "sso" / "cache"
+        cache.mkdir(parents=True)
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 8 * 3600))
+        (cache / f"{hashlib.sha1(cache_key.encode()).hexdigest()}.json").write_text(json.dumps({
+            "startUrl": "https://corp-example.awsapps.com/start", "region": "us-east-1", "accessToken": SSO_TOKEN,
+            "expiresAt": expires}))
+        env["AWS_PROFILE"] = "llmg-sso"
+        if by_env:
+            env["AWS_ENDPOINT_URL_SSO"] = portal.url
+        gateway = start_gateway(section(fake), env=env)
+        used = keys_rotate(gateway, fake, "ASIAFAKESSO")
+        assert portal.events["sso_credentials"] >= len(used) >= 3
+        calls = [r for r in portal.requests if r.path == aws_creds_upstream.SSO_PATH]
+        assert {(r.query["account_id"], r.query["role_name"]) for r in calls} == {(ACCOUNT, SSO_ROLE)}
+        assert {r.headers["x-amz-sso_bearer_token"] for r in calls} == {SSO_TOKEN}
+        output = gateway.output()
+        assert SSO_TOKEN not in output and "sso/Secret+" not in output and "sso-session-token-" not in output
+    finally:
+        portal.stop()
+
+
+def test_rejected_web_identity_token_is_an_error_envelope(start_gateway, fake, known, tmp_path) -> None:
+    # STS refuses the token (a revoked service account, a wrong audience): each request gets an
+    # OpenAI error envelope naming the provider, fast, and neither the token nor STS's XML leaks.
+    token_file = tmp_path / "eks-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.revoked-service-account-token.sig")
+    sts = FakeServer(aws_creds_upstream.make_sts_app(known, TTL, ROLE_ARN, [])).start()
+    try:
+        gateway = start_gateway(section(fake), env={
+            **isolated(tmp_path), "AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+            "AWS_ENDPOINT_URL_STS": sts.url})
+        for _ in range(2):
+            started = time.monotonic()
+            response = httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=20,
+                                  json={"model": f"bedrock/{CLAUDE}", "messages": [{"role": "user", "content": "x"}]})
+            assert time.monotonic() - started < 10
+            error = response.json()["error"]
+            assert response.status_code == 502 and error["code"] == "provider_misconfigured", response.text
+            assert "bedrock" in error["message"] and "<" not in error["message"]
+        assert sts.events.get("webidentity_credentials") is None  # nothing was issued
+        assert [r for r in sts.requests if r.method == "POST"]  # STS was asked
+        assert not [r for r in fake.requests if "/model/" in r.path]  # nothing unsigned reached Bedrock
+        output = gateway.output()
+        assert "InvalidIdentityToken" in output  # the reason is in the log ...
+        assert "revoked-service-account-token" not in output  # ... the token is not
+    finally:
+        sts.stop()

@@ -149,6 +149,18 @@ def test_known_wrong_urls_of_the_original_are_fixed():
     assert CATALOGUE["triton"].base_url == "http://localhost:9000/v1"  # 8001 is Triton's gRPC port
 
 
+def test_shut_down_ids_are_gone_from_the_openai_compatible_family():
+    # Past their providers' shutdown dates (see each entry's notes for the source page).
+    assert "o3-mini" not in CATALOGUE["openai"].models  # 2026-10-23
+    assert not {"llama-3.3-70b-versatile", "llama-3.1-8b-instant"} & set(CATALOGUE["groq"].models)  # 2026-08-16
+    assert "MiniMax-M1" not in CATALOGUE["minimax"].models
+    assert not {"claude-4.5-sonnet", "gemini-2.5-flash-lite"} & set(CATALOGUE["helicone"].models)
+    # Live lists where the provider documents one; Together's answers a bare array (read as one).
+    assert CATALOGUE["together_ai"].models_endpoint == "/models"
+    assert CATALOGUE["helicone"].models_endpoint == "/models"
+    assert "User-Agent" in CATALOGUE["publicai"].headers  # its gateway requires one
+
+
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_adapter_module_exposes_a_provider(name):
     adapter = CATALOGUE[name].adapter

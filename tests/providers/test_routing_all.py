@@ -62,6 +62,8 @@ def expectation(name: str) -> Expect:
     if name == "openrouter":
         expect.headers = {"X-Title": OPENROUTER_ENV["OPENROUTER_APP_NAME"],
                           "HTTP-Referer": OPENROUTER_ENV["OPENROUTER_HTTP_REFERER"]}
+    if name == "publicai":  # its gateway marks User-Agent required on every route (routes.oas.json)
+        expect.present_headers = ("User-Agent",)
     return expect
 
 

@@ -43,6 +43,8 @@ def _gemini_events(name: str) -> list[Any]:
 BEDROCK = [
     ("messageStart", {"role": "assistant"}),
     ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm."}}}),
+    ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "c2ln"}}}),
+    ("contentBlockDelta", {"contentBlockIndex": 3, "delta": {"reasoningContent": {"redactedContent": "cmVk"}}}),
     ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Checking."}}),
     ("contentBlockStart", {"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": "top_song"}}}),
     ("contentBlockDelta", {"contentBlockIndex": 2, "delta": {"toolUse": {"input": '{"sign": "WZPZ"}'}}}),

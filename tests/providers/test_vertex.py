@@ -166,6 +166,49 @@ def test_embeddings_via_predict(client, fake):
     assert sent.json() == {"instances": [{"content": "hello world"}, {"content": "again"}], "parameters": {"outputDimensionality": 5}}
 
 
+def test_gemini_embedding_001_gets_one_input_per_request(client, fake):
+    # Vertex takes a single instance per :predict for gemini-embedding-001 (the fake, like the API,
+    # answers 400 to more): the batch is split, run concurrently but bounded, and reassembled in order.
+    texts = [f"text number {n}" for n in range(20)]
+    fake.requests.clear()
+    fake.events.pop("predict_peak", None)
+    r = client.embeddings.create(model="vertex_ai/gemini-embedding-001", input=texts, dimensions=4)
+    assert [d.index for d in r.data] == list(range(20))
+    for text, item in zip(texts, r.data):
+        assert item.embedding == pytest.approx(gemini_upstream.vector(text, 4), abs=1e-6)
+    assert r.usage.prompt_tokens == r.usage.total_tokens == 3 * 20  # each request's token_count, summed
+    sent = [q.json() for q in generate_requests(fake)]
+    assert sorted(b["instances"][0]["content"] for b in sent) == sorted(texts)
+    assert all(len(b["instances"]) == 1 and b["parameters"] == {"outputDimensionality": 4} for b in sent)
+    assert 2 <= fake.events["predict_peak"] <= 8  # concurrent, and never more than embed_concurrency
+
+
+def test_text_embedding_models_are_split_at_250_instances(client, fake):
+    texts = [f"t{n}" for n in range(260)]
+    fake.requests.clear()
+    r = client.embeddings.create(model="vertex_ai/text-embedding-005", input=texts, dimensions=3)
+    assert [len(q.json()["instances"]) for q in generate_requests(fake)] == [250, 10]
+    assert r.data[259].embedding == pytest.approx(gemini_upstream.vector("t259", 3), abs=1e-6)
+
+
+def test_fake_refuses_two_instances_for_gemini_embedding_001(vertex):
+    fake, gateway = vertex
+    token = next(iter(fake.app["tokens"]))  # one the gateway obtained in the tests above
+    answer = httpx.post(fake.url + path_for("gemini-embedding-001", "predict"), headers={"Authorization": f"Bearer {token}"},
+                        json={"instances": [{"content": "a"}, {"content": "b"}]})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == "1 instance(s) is allowed per prediction. Actual: 2"
+
+
+def test_embed_concurrency_is_checked(tmp_path):
+    fake, key_file, _ = start_vertex_fake(tmp_path)
+    try:
+        with pytest.raises(ConfigError, match="embed_concurrency"):
+            plan(parse(vertex_config(fake, key_file, ", embed_concurrency = 0"), "t", {}), {})
+    finally:
+        fake.stop()
+
+
 @pytest.mark.parametrize("status,expected,kind", [
     (401, 401, openai.AuthenticationError), (403, 401, openai.AuthenticationError),
     (429, 429, openai.RateLimitError), (500, 502, openai.APIStatusError),

@@ -31,7 +31,11 @@ def fake():
     async def empty(request: web.Request) -> web.Response:
         return web.json_response({"data": []})
 
-    for path, handler in (("/good", good), ("/broken", broken), ("/odd", odd), ("/empty", empty)):
+    async def bare(request: web.Request) -> web.Response:  # Together AI's shape: a bare array
+        return web.json_response([{"id": "tg-1", "object": "model", "type": "chat"}, {"id": 7}, "x"])
+
+    routes = (("/good", good), ("/broken", broken), ("/odd", odd), ("/empty", empty), ("/bare", bare))
+    for path, handler in routes:
         app.router.add_get(path, handler)
     server = FakeServer(app).start()
     yield server
@@ -58,6 +62,10 @@ def _catalogue() -> list[str]:
 
 def test_the_live_list_when_the_provider_gives_one(fake):
     assert _ids(fake, "/good") == ["live-1", "live-2"]
+
+
+def test_a_bare_array_of_models_is_a_live_list_too(fake):
+    assert _ids(fake, "/bare") == ["tg-1"]
 
 
 @pytest.mark.parametrize("path", ["/broken", "/odd", "/empty", "/missing", None])
