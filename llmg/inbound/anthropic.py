@@ -3,7 +3,9 @@
 Mapping (https://docs.anthropic.com/en/api/messages; the reverse of ``providers/anthropic_map``):
 - ``system`` (string or text blocks) -> one system message first.
 - user turns: ``tool_result`` blocks -> ``tool`` messages (ahead of the turn's other content, as
-  OpenAI wants each result right after the assistant's calls); text / image (base64 -> data URL)
+  OpenAI wants each result right after the assistant's calls), their text only: OpenAI's tool
+  messages take no images, so a result's images open the user message that follows the results
+  (the native Anthropic path keeps them inside the tool_result); text / image (base64 -> data URL)
   / document (PDF -> a ``file`` part, plain text -> text) -> the user message's content parts.
 - assistant turns: text -> content, ``tool_use`` -> ``tool_calls`` (input as JSON text). Thinking
   blocks are Anthropic's own (signed); another provider cannot use them, so they are dropped.
@@ -100,19 +102,21 @@ def _document_part(block: DocumentBlock) -> dict[str, Any]:
                                      "filename": block.title or "document.pdf"}}
 
 
-def _result_content(block: ToolResultBlock) -> str | list[dict[str, Any]]:
+def _result_content(block: ToolResultBlock) -> tuple[str, list[dict[str, Any]]]:
+    """(the result's text, its images as image_url parts). OpenAI's tool messages take text only
+    ("Image URLs are only allowed for messages with role 'user'"), so the images travel apart."""
     content = block.content
+    images: list[dict[str, Any]] = []
     if content is None:
-        text: str | list[dict[str, Any]] = ""
+        text = ""
     elif isinstance(content, str):
         text = content
-    elif all(isinstance(part, TextBlock) for part in content):
-        text = "\n".join(part.text for part in content if isinstance(part, TextBlock))
     else:
-        text = [{"type": "text", "text": p.text} if isinstance(p, TextBlock) else _image_part(p) for p in content]
-    if block.is_error and isinstance(text, str):
+        text = "\n".join(part.text for part in content if isinstance(part, TextBlock))
+        images = [_image_part(part) for part in content if isinstance(part, ImageBlock)]
+    if block.is_error:
         text = f"Error: {text}" if text else "Error"
-    return text
+    return text, images
 
 
 def _user_messages(blocks: list[Any]) -> list[dict[str, Any]]:
@@ -120,7 +124,9 @@ def _user_messages(blocks: list[Any]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for block in blocks:
         if isinstance(block, ToolResultBlock):
-            out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": _result_content(block)})
+            text, images = _result_content(block)
+            out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
+            parts += images  # a tool's images (a screenshot, a chart) open the user message after the results
         elif isinstance(block, TextBlock):
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ImageBlock):
@@ -145,7 +151,7 @@ def _assistant_message(blocks: list[Any]) -> dict[str, Any]:
             calls.append({"id": block.id, "type": "function",
                           "function": {"name": block.name, "arguments": _encode(block.input).decode()}})
         elif isinstance(block, ToolResultBlock):
-            texts.append(str(_result_content(block)))
+            texts.append(_result_content(block)[0])
         # thinking / redacted_thinking: signed by Anthropic, meaningless elsewhere
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:

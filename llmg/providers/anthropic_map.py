@@ -32,7 +32,10 @@ Choices this module makes (and the README states):
 - ``thinking`` blocks go to ``reasoning_content`` (message and stream delta), never into ``content``;
   a plain answer also carries them whole as ``thinking_blocks`` (signature included, as LiteLLM does),
   and ``thinking_blocks`` sent back on an assistant message are replayed to Anthropic. Streams carry
-  the text only (``signature_delta`` has no chunk field).
+  them too: the chunk where a thinking block ends (``content_block_stop``, after its
+  ``signature_delta``) carries ``delta.thinking_blocks`` with that block whole (text and signature),
+  a ``redacted_thinking`` block comes whole in the chunk where it starts, so a client that appends
+  every delta's ``thinking_blocks`` holds the same list a plain answer gives.
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
 - ``reasoning_effort`` becomes ``thinking`` with a budget (THINKING_BUDGETS). With thinking on,
   ``max_tokens`` defaults to budget + default_max_tokens, and what Anthropic forbids with thinking
@@ -41,6 +44,8 @@ Choices this module makes (and the README states):
   becomes metadata.user_id unless it is an email address (Anthropic asks for an opaque id).
 - Ignored, having no Anthropic counterpart: presence/frequency_penalty, seed, logit_bias,
   store, metadata, image ``detail``.
+- A ``tool`` message whose content has image or file parts becomes a tool_result with text /
+  image / document blocks (Anthropic takes images inside tool results; OpenAI's own spec does not).
 - Rejected with a clear 400: ``n`` > 1 and ``logprobs`` (Anthropic has neither), unknown content
   parts, malformed tool-call arguments, a tool message without ``tool_call_id``.
 """
@@ -191,7 +196,17 @@ def _tool_result_block(message: dict[str, Any], where: str) -> dict[str, Any]:
     if not tool_call_id:
         raise InvalidRequest(f"{where}.tool_call_id is required for role 'tool'", param=f"{where}.tool_call_id")
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
-    text = _text_of(message.get("content"), where)
+    content = message.get("content")
+    if isinstance(content, list) and any(isinstance(p, dict) and (p.get("type") != "text" or "cache_control" in p)
+                                         for p in content):
+        # A tool that returned images (a screenshot, a chart): Anthropic's tool_result takes text,
+        # image and document blocks, so they stay inside the result they belong to. A part with
+        # cache_control (a long tool output as a caching breakpoint) keeps its own block too.
+        blocks = _content_blocks(content, where)
+        if blocks:
+            block["content"] = blocks
+        return block
+    text = _text_of(content, where)
     if text.strip():
         block["content"] = text
     return block
@@ -516,7 +531,7 @@ class StreamTranslator:
     ``message_stop``); a usage chunk when asked for. An ``error`` event raises.
     """
 
-    __slots__ = ("out", "provider", "usage", "stop_reason", "blocks", "done", "_tools_called")
+    __slots__ = ("out", "provider", "usage", "stop_reason", "blocks", "done", "_tools_called", "_thinking")
 
     def __init__(self, model: str, include_usage: bool, provider: str = "anthropic", created: int | None = None) -> None:
         self.out = ChunkWriter(model, include_usage, ident="msg_unknown", created=created)
@@ -526,6 +541,9 @@ class StreamTranslator:
         self.blocks: dict[int, tuple[str, int]] = {}  # block index -> (kind, tool index)
         self.done = False
         self._tools_called = False
+        # Open thinking blocks: index -> (text pieces, signature pieces). The block is
+        # sent whole when it stops, since Anthropic checks the signature against the exact text.
+        self._thinking: dict[int, tuple[list[str], list[str]]] = {}
 
     def feed(self, ev: wire.Event) -> list[bytes]:
         out = self.out
@@ -544,9 +562,22 @@ class StreamTranslator:
                     return [out.tool_arguments(tool_index, part)]
             elif dtype == "thinking_delta":
                 if delta.thinking:
+                    held = self._thinking.get(ev.index)
+                    if held is not None:
+                        held[0].append(delta.thinking)
                     return [out.chunk(Delta(reasoning_content=delta.thinking))]
-            # signature_delta, citations_delta: nothing in the chunk format carries them.
+            elif dtype == "signature_delta":
+                held = self._thinking.get(ev.index)
+                if delta.signature and held is not None:
+                    held[1].append(delta.signature)
+            # citations_delta: nothing in the chunk format carries it.
             return []
+        if isinstance(ev, wire.ContentBlockStop):
+            done = self._thinking.pop(ev.index, None)
+            if done is None:
+                return []
+            signed = {"type": "thinking", "thinking": "".join(done[0]), "signature": "".join(done[1])}
+            return [out.chunk(Delta(thinking_blocks=[signed]))]
         if isinstance(ev, wire.ContentBlockStart):
             block = ev.content_block
             btype = block.type
@@ -565,8 +596,13 @@ class StreamTranslator:
                     return [out.chunk(Delta(content=block.text))]
             elif btype == "thinking":
                 self.blocks[ev.index] = ("thinking", -1)
+                self._thinking[ev.index] = ([block.thinking] if block.thinking else [],
+                                            [block.signature] if block.signature else [])
                 if block.thinking:
                     return [out.chunk(Delta(reasoning_content=block.thinking))]
+            elif btype == "redacted_thinking":  # arrives whole in its start event
+                self.blocks[ev.index] = ("other", -1)
+                return [out.chunk(Delta(thinking_blocks=[{"type": "redacted_thinking", "data": block.data or ""}]))]
             else:
                 self.blocks[ev.index] = ("other", -1)
             return []
@@ -582,7 +618,7 @@ class StreamTranslator:
             _merge(self.usage, ev.usage)
         elif isinstance(ev, wire.MessageStop):
             self.done = True
-        # ping, content_block_stop: nothing to send. (error events are raised by the adapter.)
+        # ping: nothing to send. (error events are raised by the adapter.)
         return []
 
     def close(self) -> list[bytes]:

@@ -50,6 +50,7 @@ class BlockDelta(Struct, kw_only=True):
     text: str | None = None
     partial_json: str | None = None
     thinking: str | None = None
+    signature: str | None = None  # signature_delta: the thinking block's signature, sent just before its stop
 
 
 class MessageDeltaBody(Struct, kw_only=True):

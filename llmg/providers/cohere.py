@@ -317,8 +317,10 @@ class StreamTranslator:
             ours, _ = out.tool_index(int(event.get("index", out.tool_count())))
             self._last_tool = ours
             first = ToolCallDelta(index=ours, id=call.get("id"), type="function",
-                                  function={"name": fn.get("name") or "", "arguments": fn.get("arguments") or ""})
+                                  function={"name": fn.get("name") or "", "arguments": ""})
             chunks.append(out.chunk(Delta(tool_calls=[first])))
+            if fn.get("arguments"):  # through tool_arguments, so a call that got some is not given "{}"
+                chunks.append(out.tool_arguments(ours, fn["arguments"]))
             return chunks
         if kind == "tool-call-delta":
             fn = (message.get("tool_calls") or {}).get("function") or {}
@@ -326,7 +328,7 @@ class StreamTranslator:
             if arguments:
                 found = out.find_tool(int(event["index"])) if "index" in event else None
                 ours = self._last_tool if found is None else found
-                return [out.chunk(Delta(tool_calls=[ToolCallDelta(index=ours, function={"arguments": arguments})]))]
+                return [out.tool_arguments(ours, arguments)]
             return []
         if kind == "message-end":
             reason = delta.get("finish_reason") or "COMPLETE"
@@ -334,6 +336,7 @@ class StreamTranslator:
                 raise _failure(reason, delta.get("error"))
             chunks = self._role([])
             self.done = True
+            chunks += out.empty_arguments()  # a call with no argument deltas ends as "{}", as OpenAI sends it
             chunks.append(out.chunk(Delta(), FINISH_REASONS.get(reason, "stop")))
             mapped = usage(delta.get("usage"))
             self.usage = msgspec.convert(mapped, Usage) if mapped else None

@@ -186,18 +186,26 @@ _IMAGE_DEFAULT_MIME = "image/jpeg"
 _AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mp3", "flac": "audio/flac", "aac": "audio/aac",
                "ogg": "audio/ogg", "aiff": "audio/aiff", "pcm16": "audio/l16"}
 _THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
-# reasoning_effort -> the thinkingLevel each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking):
-# Pro knows low and high; Flash minimal, low, medium and high. Neither can turn thinking off.
-_THINKING_LEVELS = {
-    "gemini-3-pro": {"minimal": "low", "low": "low", "medium": "high", "high": "high"},
-    "gemini-3-flash": {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"},
-}
+# reasoning_effort -> the thinkingLevel each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking,
+# the per-model pages): 3 Pro knows low and high; 3.1 Pro and 3.5 Flash low, medium and high; 3 Flash
+# and the Flash-Lite models minimal, low, medium and high. None can turn thinking off. An effort a
+# model lacks goes to the nearest level it has. Longest prefix first (3.5-flash-lite before 3.5-flash).
+_ALL_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
+_NO_MINIMAL = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+_THINKING_LEVELS = (
+    ("gemini-3-pro", {"minimal": "low", "low": "low", "medium": "high", "high": "high"}),
+    ("gemini-3.1-pro", _NO_MINIMAL),
+    ("gemini-3.5-flash-lite", _ALL_LEVELS),
+    ("gemini-3.5-flash", _NO_MINIMAL),
+    ("gemini-3.1-flash-lite", _ALL_LEVELS),
+    ("gemini-3-flash", _ALL_LEVELS),
+)
 
 
 def _thinking_level(effort: str, model: str) -> str:
-    levels = next((table for prefix, table in _THINKING_LEVELS.items() if model.startswith(prefix)), None)
+    levels = next((table for prefix, table in _THINKING_LEVELS if model.startswith(prefix)), None)
     if levels is None:  # a Gemini 3 model not known here yet: the effort as the level, its answer decides
-        return effort
+        levels = _ALL_LEVELS
     level = levels.get(effort)
     if level is None:
         raise _bad(f"reasoning_effort {effort!r} is not available on {model}: expected one of {', '.join(levels)}"

@@ -16,6 +16,8 @@ streams passed through untranslated).
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol, TypeVar
@@ -128,3 +130,11 @@ async def require_event_stream(stream: UpstreamStream, provider: str) -> Upstrea
         await stream.aclose()
         raise ProviderError(f"{provider}: upstream answered without streaming", code="upstream_bad_response")
     return stream
+
+
+def embedding_value(vector: list[float], encoding_format: str | None) -> list[float] | str:
+    """One embedding as OpenAI returns it: the floats, or (``encoding_format: base64``) their
+    little-endian float32 bytes in base64, as the OpenAI SDKs decode them."""
+    if encoding_format != "base64":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")

@@ -1,4 +1,5 @@
-"""IBM watsonx.ai text chat: OpenAI chat completions translated to ``/ml/v1/text/chat``.
+"""IBM watsonx.ai text chat and embeddings: OpenAI chat completions translated to
+``/ml/v1/text/chat``, OpenAI embeddings to ``/ml/v1/text/embeddings``.
 
 Checked against IBM's public API reference, https://cloud.ibm.com/apidocs/watsonx-ai#text-chat
 (and #text-chat-stream), and the IAM API key grant, https://cloud.ibm.com/apidocs/iam-identity-token-api
@@ -10,16 +11,24 @@ watsonx's chat body is close to OpenAI's: ``model_id`` instead of ``model``, a `
 ``stream`` flag (streaming is a separate endpoint answering SSE ``event: message`` events).
 Errors are ``{"errors": [{"code", "message", "more_info"}], "trace", "status_code"}``.
 
+Embeddings (https://cloud.ibm.com/apidocs/watsonx-ai#text-embeddings): ``{"inputs": [...],
+"model_id", "project_id" | "space_id", "parameters": {"truncate_input_tokens", "return_options"}}``
+-> ``{"model_id", "results": [{"embedding": [...]}], "created_at", "input_token_count"}``, results in
+input order. OpenAI's 2048 inputs go in requests of at most ``EMBED_BATCH`` (1000, the batch IBM's
+SDKs send); ``dimensions`` and token-id inputs have no watsonx counterpart (a clear 400);
+``encoding_format: base64`` is encoded here; a client's ``truncate_input_tokens`` is passed on.
+
 The IAM token is exchanged once and reused until shortly before it expires (``TokenCache``); a
 401 from watsonx (token revoked or expired early) drops it and retries the request once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -31,7 +40,7 @@ from ..transports import Transport
 from .base import Call, Provider, Reply, Settings, closing
 from .token_cache import Token, TokenCache, post_with_token, stream_with_token
 from .tool_features import function_tools_only
-from .translate import ChunkWriter, require_event_stream, run, sse_decoded
+from .translate import ChunkWriter, embedding_value, require_event_stream, run, sse_decoded
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
@@ -253,6 +262,47 @@ def error_message(body: bytes) -> str | None:
     return None
 
 
+# --- embeddings ---------------------------------------------------------------------------------
+
+EMBED_BATCH = 1000
+
+
+def embed_requests(data: Mapping[str, Any], model: str, *, project_id: str | None, space_id: str | None) -> list[dict[str, Any]]:
+    """OpenAI embeddings request -> the watsonx embeddings bodies (one per EMBED_BATCH inputs)."""
+    items = data["input"]
+    texts = [items] if isinstance(items, str) else items
+    if not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest("watsonx: embeddings input must be text (token ids are not supported)", param="input", code="unsupported_input")
+    if data.get("dimensions") is not None:
+        raise InvalidRequest("watsonx: embedding models have a fixed size; dimensions is not supported", param="dimensions",
+                             code="unsupported_parameter")
+    base: dict[str, Any] = {"model_id": model}
+    if project_id:
+        base["project_id"] = project_id
+    elif space_id:
+        base["space_id"] = space_id
+    truncate = data.get("truncate_input_tokens")
+    if truncate is not None:
+        if not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 0:
+            raise InvalidRequest("truncate_input_tokens must be a non-negative integer", param="truncate_input_tokens")
+        base["parameters"] = {"truncate_input_tokens": truncate}
+    return [{**base, "inputs": list(texts[i:i + EMBED_BATCH])} for i in range(0, len(texts), EMBED_BATCH)]
+
+
+def embed_response(bodies: Sequence[Mapping[str, Any]], model: str, encoding_format: str | None = None) -> dict[str, Any]:
+    """The watsonx answers (one per batch, in order) -> one OpenAI ``list`` of embeddings."""
+    data: list[dict[str, Any]] = []
+    tokens = 0
+    for body in bodies:
+        for result in body.get("results") or []:
+            vector = result.get("embedding") if isinstance(result, dict) else None
+            if not isinstance(vector, list):
+                raise ProviderError("watsonx: an embeddings result without an embedding", code="upstream_bad_response")
+            data.append({"object": "embedding", "index": len(data), "embedding": embedding_value(vector, encoding_format)})
+        tokens += int(body.get("input_token_count") or 0)
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
 # --- adapter ------------------------------------------------------------------------------------
 
 
@@ -273,6 +323,7 @@ class WatsonxProvider(Provider):
         version = urllib.parse.quote(str(params.get("version") or DEFAULT_VERSION), safe="-")
         self.chat_url = f"{self.base_url}/ml/v1/text/chat?version={version}"
         self.stream_url = f"{self.base_url}/ml/v1/text/chat_stream?version={version}"
+        self.embed_url = f"{self.base_url}/ml/v1/text/embeddings?version={version}"
         self.token_url = str(params.get("token_url") or IAM_TOKEN_URL)
         self._token_form = urllib.parse.urlencode({"grant_type": IAM_GRANT, "apikey": settings.api_key or ""}).encode()
         self._token_headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
@@ -315,6 +366,16 @@ class WatsonxProvider(Provider):
                                          lambda token: self._headers(token, "text/event-stream"))
         stream = await require_event_stream(stream, self.name)
         return closing(stream, run(sse_decoded(stream.chunks(), stream_event), StreamTranslator(call.model, include_usage)), self.name)
+
+
+    async def embeddings(self, call: Call) -> Reply:
+        data = call.data()
+        bodies = embed_requests(data, call.model, project_id=self.project_id, space_id=self.space_id)
+        answers = await asyncio.gather(*(post_with_token(self, self.tokens, self.embed_url, _encode(b), self._headers)
+                                         for b in bodies))
+        with self.translating:
+            parsed = [self.answer_json(resp.body) for resp in answers]
+            return Reply(_encode(embed_response(parsed, call.model, data.get("encoding_format"))))
 
 
 ADAPTER = WatsonxProvider

@@ -289,7 +289,7 @@ class Delta(Struct, kw_only=True, omit_defaults=True):
     # The model's reasoning text, as DeepSeek, vLLM and others stream it (every translator uses it).
     reasoning_content: str | None = None
     # Whole signed (or redacted) reasoning blocks, in ReasoningMessage.thinking_blocks' shape, sent
-    # once each block is complete so a client can send them back on the next turn (Bedrock).
+    # once each block is complete so a client can send them back on the next turn (Anthropic, Bedrock).
     thinking_blocks: list[dict[str, Any]] | None = None
 
 

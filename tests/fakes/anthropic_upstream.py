@@ -11,7 +11,9 @@ Built from Anthropic's public reference (https://docs.anthropic.com/en/api/messa
   top_p in [0, 1], tool definitions and tool_choice, the tool-use pairing rules (every
   ``tool_use`` must be answered by a ``tool_result`` in the next (user) turn, every
   ``tool_result`` must name a ``tool_use`` of the previous turn, tool results come first), and with
-  thinking enabled, the signed thinking block ahead of the last tool_use turn.
+  thinking enabled, the signed thinking block ahead of the last tool_use turn. Thinking blocks sent
+  back must carry a signature this fake issued for exactly that text (redacted blocks: data it
+  issued), as the real API verifies them. Tool results are a string or text/image/document blocks.
   Consecutive same-role turns are combined, as the real API does, before those checks.
 - Errors are ``{"type":"error","error":{"type","message"},"request_id"}`` with the real statuses.
 - Streams are ``event: <type>\\ndata: <json>\\n\\n`` with a ``ping`` after ``message_start``.
@@ -24,6 +26,7 @@ Behaviour is picked by the model name:
   stream-cut           a stream that stops without message_stop (connection closed)
   slow-stream          text deltas 0.3 s apart (counts ``streams_abandoned`` when the client leaves)
   thinking             a thinking block (with signature) before the text answer
+  thinking-redacted    a thinking block, then a redacted_thinking block, before the answer
   refuse               stop_reason "refusal"
   cached               usage with cache_read/cache_creation tokens
   anything else        tools offered and the last turn is not a tool result -> tool_use blocks (one per
@@ -60,6 +63,9 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_INPUTS = ['{"location": "San Francisco, CA", "unit": "celsius"}', '{"query": "weather \\"today\\"", "limit": 3}']
 THINKING = "Let me think about this step by step."
 SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj"
+ISSUED = {SIGNATURE: THINKING}  # signature -> the thinking text it signs
+TOOL_RESULT_KINDS = {"text", "image", "document", "search_result"}
 
 
 class Invalid(Exception):
@@ -103,8 +109,25 @@ def _blocks(content: Any, where: str) -> list[dict]:
         elif kind == "tool_result":
             if not block.get("tool_use_id"):
                 raise Invalid(f"{here}.tool_result.tool_use_id: Field required")
-        elif kind in ("thinking", "redacted_thinking"):
-            pass
+            inner = block.get("content")
+            if isinstance(inner, list):
+                for j, part in enumerate(inner):
+                    if not isinstance(part, dict) or part.get("type") not in TOOL_RESULT_KINDS:
+                        tag = part.get("type") if isinstance(part, dict) else part
+                        raise Invalid(f"{here}.tool_result.content.{j}: Input tag '{tag}' found using 'type' does not "
+                                      "match any of the expected tags: 'text', 'image', 'search_result', 'document'")
+                if inner:
+                    _blocks(inner, f"{here}.tool_result")
+            elif inner is not None and not isinstance(inner, str):
+                raise Invalid(f"{here}.tool_result.content: Input should be a valid string or list")
+        elif kind == "thinking":
+            if not isinstance(block.get("thinking"), str) or not isinstance(block.get("signature"), str):
+                raise Invalid(f"{here}.thinking.signature: Field required")
+            if ISSUED.get(block["signature"]) != block["thinking"]:
+                raise Invalid(f"{here}: Invalid `signature` in `thinking` block")
+        elif kind == "redacted_thinking":
+            if block.get("data") != REDACTED:
+                raise Invalid(f"{here}: Invalid `data` in `redacted_thinking` block")
         else:
             raise Invalid(f"{here}: Input tag '{kind}' found using 'type' does not match any of the expected tags")
     return list(content)
@@ -122,6 +145,9 @@ def _cache_rules(body: dict) -> None:
     for message in body.get("messages") or []:
         if isinstance(message.get("content"), list):
             places += message["content"]
+            for block in message["content"]:  # breakpoints inside tool results count too
+                if isinstance(block, dict) and block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                    places += block["content"]
     marks = [p["cache_control"] for p in places if isinstance(p, dict) and "cache_control" in p]
     for mark in marks:
         if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"} \
@@ -257,7 +283,8 @@ def _text(blocks: list[dict]) -> str:
 def _result_text(block: dict) -> str:
     content = block.get("content")
     if isinstance(content, list):
-        return " ".join(b.get("text", "") for b in content)
+        return " ".join(b["text"] if b["type"] == "text" else f"[{b['type']}:{b['source']['type']}]" for b in content
+                        if b["type"] in ("text", "image", "document"))
     return content or ""
 
 
@@ -269,8 +296,10 @@ def plan(body: dict, turns: list[dict]) -> tuple[list[dict], str]:
     choice = body.get("tool_choice") or {"type": "auto"}
     results = [b for b in last["content"] if b["type"] == "tool_result"] if last["role"] == "user" else []
     blocks: list[dict] = []
-    if model == "thinking":
+    if model.startswith("thinking"):
         blocks.append({"type": "thinking", "thinking": THINKING, "signature": SIGNATURE})
+    if model == "thinking-redacted":
+        blocks.append({"type": "redacted_thinking", "data": REDACTED})
     if tools and choice["type"] != "none" and not results:
         offered = [t for t in tools if choice["type"] != "tool" or t["name"] == choice["name"]]
         if choice.get("disable_parallel_tool_use"):
@@ -366,6 +395,8 @@ async def _stream(request: web.Request, body: dict, blocks: list[dict], stop: st
                                                              "delta": {"type": "thinking_delta", "thinking": piece}}))
             await resp.write(sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                          "delta": {"type": "signature_delta", "signature": block["signature"]}}))
+        elif kind == "redacted_thinking":  # sent whole in its start event, no deltas
+            await resp.write(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}))
         elif kind == "tool_use":
             await resp.write(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
                 "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))

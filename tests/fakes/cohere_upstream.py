@@ -11,7 +11,8 @@ From https://docs.cohere.com/reference/chat, /reference/chat-stream, /v2/docs/st
 - Streams are ``event: <type>\\ndata: <json with the same type>\\n\\n`` events: message-start,
   content-start/-delta/-end, tool-plan-delta, tool-call-start/-delta/-end, message-end.
 
-Behaviour by model: ``error-<status>`` answers that status; ``stream-error`` ends a stream with
+Behaviour by model: ``error-<status>`` answers that status; ``error-context`` Cohere's 400 for a
+prompt over the context window; ``stream-error`` ends a stream with
 finish_reason ERROR; ``cut-stream`` drops the connection mid-stream. Otherwise: a request offering
 tools whose last message is not a tool result gets a tool call to the first tool with
 ``TOOL_ARGUMENTS`` (streamed in ``TOOL_ARGUMENT_PIECES``); a request whose last message is a tool
@@ -41,6 +42,8 @@ TOOL_CALL_ID = "get_weather_p1t92w7gfgq7"
 # Split like the documentation's example stream, whitespace and newlines included.
 TOOL_ARGUMENT_PIECES = ['{\n    "', "location", '":', ' "', "Mad", "rid", '"', "\n", "}"]
 TOOL_ARGUMENTS = "".join(TOOL_ARGUMENT_PIECES)
+CONTEXT_MESSAGE = ("too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4215. "
+                   "Try using a shorter prompt, or enabling prompt truncating.")
 USAGE = {"billed_units": {"input_tokens": 17, "output_tokens": 12}, "tokens": {"input_tokens": 215, "output_tokens": 12}}
 
 
@@ -117,11 +120,14 @@ def _answer(body: dict) -> tuple[str, dict]:
     messages = body["messages"]
     last = messages[-1]
     if body.get("tools") and last.get("role") != "tool" and body.get("tool_choice") != "NONE":
-        tool = body["tools"][0]["function"]["name"]
+        tool = body["tools"][0]["function"]
+        # A tool without parameters gets a call without arguments: the API sends an empty string
+        # (and, streamed, no tool-call-delta at all), which clients must not be left to json.loads.
+        arguments = TOOL_ARGUMENTS if (tool.get("parameters") or {}).get("properties") else ""
         return "TOOL_CALL", {
             "role": "assistant",
             "tool_plan": TOOL_PLAN,
-            "tool_calls": [{"id": TOOL_CALL_ID, "type": "function", "function": {"name": tool, "arguments": TOOL_ARGUMENTS}}],
+            "tool_calls": [{"id": TOOL_CALL_ID, "type": "function", "function": {"name": tool["name"], "arguments": arguments}}],
         }
     if last.get("role") == "tool":
         text = "The tool said: " + _text(last.get("content"))
@@ -169,6 +175,8 @@ def make_app(api_key: str) -> web.Application:
         if problem:
             return cohere_error(400, problem)
         model = body["model"]
+        if model == "error-context":  # the real answer for a prompt over the model's context
+            return cohere_error(400, CONTEXT_MESSAGE)
         if model.startswith("error-"):
             status = int(model.split("-", 1)[1])
             return cohere_error(status, f"fake cohere error {status}")
@@ -190,7 +198,7 @@ def make_app(api_key: str) -> web.Application:
             call = message["tool_calls"][0]
             await response.write(_event("tool-call-start", {"index": 0, "delta": {"message": {"tool_calls": {
                 "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": ""}}}}}))
-            for piece in TOOL_ARGUMENT_PIECES:
+            for piece in TOOL_ARGUMENT_PIECES if call["function"]["arguments"] else []:
                 await response.write(_event("tool-call-delta", {"index": 0, "delta": {"message": {"tool_calls": {
                     "function": {"arguments": piece}}}}}))
             await response.write(_event("tool-call-end", {"index": 0}))

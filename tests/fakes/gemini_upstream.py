@@ -150,7 +150,10 @@ def check_part(part: Any, where: str) -> None:
 
 
 # The thinkingLevel values each Gemini 3 model takes (ai.google.dev/gemini-api/docs/thinking).
-THINKING_LEVELS = {"gemini-3-pro": {"low", "high"}, "gemini-3-flash": {"minimal", "low", "medium", "high"}}
+# Longest prefix first: gemini-3.5-flash-lite is not gemini-3.5-flash.
+THINKING_LEVELS = {"gemini-3-pro": {"low", "high"}, "gemini-3.1-pro": {"low", "medium", "high"},
+                   "gemini-3.5-flash-lite": {"minimal", "low", "medium", "high"}, "gemini-3.5-flash": {"low", "medium", "high"},
+                   "gemini-3.1-flash-lite": {"minimal", "low", "medium", "high"}, "gemini-3-flash": {"minimal", "low", "medium", "high"}}
 
 
 def _thinking_levels(model: str) -> set[str] | None:

@@ -14,6 +14,9 @@ body otherwise. The requested model picks a behaviour, so one fake covers every 
   html-200                                                                a 200 with an HTML page (a broken proxy)
   json-stream                                                             answers a stream request with plain JSON
   anything else                                                           "echo: <last user text>"
+
+An image part outside a user message is OpenAI's 400 ("Image URLs are only allowed for messages
+with role 'user'"), as the real API answers it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,18 @@ def _last_user_text(messages: list) -> str:
                 return " ".join(p["text"] for p in content
                                 if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
+
+
+def _misplaced_image(messages: list) -> web.Response | None:
+    """OpenAI takes image parts in user messages only (a tool's or system's image is a 400)."""
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        role = message.get("role") if isinstance(message, dict) else None
+        if role != "user" and isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+            return openai_error(400, f"Invalid 'messages[{i}]'. Image URLs are only allowed for messages with role 'user', "
+                                     f"but this message with role '{role}' contains an image URL.",
+                                code="invalid_value", param=f"messages[{i}]")
+    return None
 
 
 def completion(model: str, text: str) -> dict:
@@ -119,6 +134,9 @@ def make_app(api_key: str = "sk-fake-openai") -> web.Application:
         early = await behaviour(model)
         if early is not None:
             return early
+        misplaced = _misplaced_image(body.get("messages", []))
+        if misplaced is not None:
+            return misplaced
         text = "echo: " + _last_user_text(body.get("messages", []))
         if model == "html-200":
             return web.Response(text="<html><body>Welcome to the proxy</body></html>", content_type="text/html")

@@ -12,6 +12,13 @@ From https://cloud.ibm.com/apidocs/iam-identity-token-api and https://cloud.ibm.
   validated: ``model_id``, ``messages`` and one of ``project_id``/``space_id`` required, unknown
   fields rejected (an OpenAI-only ``model`` or ``stream`` leaking through fails).
 - Streams are SSE ``id: <n>\\nevent: message\\ndata: <chunk>\\n\\n`` events; the last chunk carries usage.
+- ``POST /ml/v1/text/embeddings?version=`` (https://cloud.ibm.com/apidocs/watsonx-ai#text-embeddings):
+  the same token and version rules; ``inputs`` (1 to 1000 strings), ``model_id`` and a project or
+  space required, only ``parameters.truncate_input_tokens`` / ``return_options.input_text`` beside
+  them; an input over the model's 512 tokens (words, here) without truncation is IBM's 400.
+  Answers ``{"model_id", "results": [{"embedding"}], "created_at", "input_token_count"}`` with
+  ``EMBED_DIMENSIONS`` floats per input derived from its text; ``fake.events["embed_requests"]``
+  counts the calls (batching).
 
 Set ``app["settings"]["expires_in"]`` to change the lifetime of issued tokens (``delay`` and
 ``fail_status`` slow down or fail the token endpoint; ``token_requests`` counts every attempt); add a token to ``app["revoked"]``
@@ -95,6 +102,36 @@ def _answer(body: dict) -> tuple[str, dict]:
 
 
 USAGE = {"completion_tokens": 9, "prompt_tokens": 31, "total_tokens": 40}
+EMBED_FIELDS = {"inputs", "model_id", "project_id", "space_id", "parameters"}
+EMBED_MAX_INPUTS = 1000
+EMBED_MAX_TOKENS = 512
+EMBED_DIMENSIONS = 4
+
+
+def embedding(text: str) -> list[float]:
+    """A vector that depends only on the text, so tests can check order and batching."""
+    return [round(len(text) / 100, 4), round(len(text.split()) / 10, 4), float(sum(map(ord, text)) % 97) / 97, -0.5]
+
+
+def _validate_embed(body) -> str | None:
+    if not isinstance(body, dict):
+        return "Json document validation error: body must be an object"
+    unknown = sorted(set(body) - EMBED_FIELDS)
+    if unknown:
+        return f"Json document validation error: '{unknown[0]}' is not an allowed field"
+    if not body.get("model_id"):
+        return "Json document validation error: 'model_id' is a required property"
+    if not body.get("project_id") and not body.get("space_id"):
+        return "Either 'space_id' or 'project_id' has to be provided"
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) for t in inputs):
+        return "Json document validation error: 'inputs' must be a non-empty array of strings"
+    if len(inputs) > EMBED_MAX_INPUTS:
+        return f"Json document validation error: 'inputs' can contain at most {EMBED_MAX_INPUTS} items"
+    parameters = body.get("parameters") or {}
+    if set(parameters) - {"truncate_input_tokens", "return_options"}:
+        return "Json document validation error: parameters may only hold truncate_input_tokens and return_options"
+    return None
 
 
 def make_app(api_key: str) -> web.Application:
@@ -201,7 +238,44 @@ def make_app(api_key: str) -> web.Application:
         await send([{"index": 0, "finish_reason": finish, "delta": {}}], USAGE)
         return response
 
+    async def embeddings(request: web.Request) -> web.Response:
+        if not request.query.get("version"):
+            return watsonx_error(400, "missing_version", "Missing query parameter 'version'")
+        denied = check_token(request)
+        if denied:
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return watsonx_error(400, "json_validation_error", "Json document validation error: not JSON")
+        problem = _validate_embed(body)
+        if problem:
+            return watsonx_error(400, "json_validation_error", problem)
+        model = body["model_id"]
+        if model.startswith("error-"):
+            status = int(model.split("-", 1)[1])
+            return watsonx_error(status, "model_not_supported" if status == 404 else "fake_error", f"fake watsonx error {status}")
+        request.app["fake"].bump("embed_requests")
+        parameters = body.get("parameters") or {}
+        limit = parameters.get("truncate_input_tokens") or EMBED_MAX_TOKENS
+        results, count = [], 0
+        for text in body["inputs"]:
+            words = text.split()
+            if len(words) > EMBED_MAX_TOKENS and not parameters.get("truncate_input_tokens"):
+                return watsonx_error(400, "invalid_input_argument",
+                                     f"Invalid input argument for Model '{model}': the number of input tokens {len(words)} "
+                                     f"exceeds the maximum sequence length {EMBED_MAX_TOKENS} for this model")
+            kept = " ".join(words[:limit])
+            count += len(kept.split())
+            result = {"embedding": embedding(kept)}
+            if (parameters.get("return_options") or {}).get("input_text"):
+                result["input"] = text
+            results.append(result)
+        return web.json_response({"model_id": model, "results": results, "input_token_count": count,
+                                  "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())})
+
     app.router.add_post("/identity/token", token)
+    app.router.add_post("/ml/v1/text/embeddings", embeddings)
     app.router.add_post("/ml/v1/text/chat", chat)
     app.router.add_post("/ml/v1/text/chat_stream", chat_stream)
     return app

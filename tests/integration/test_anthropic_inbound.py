@@ -113,6 +113,37 @@ def test_translation_reaches_an_openai_compatible_provider(client, openai_fake) 
     assert body["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
 
 
+def test_tool_result_images_reach_an_openai_compatible_provider_in_a_user_message(client, openai_fake) -> None:
+    """OpenAI takes images in user messages only: a tool_result's images follow the tool message."""
+    client.messages.create(model="groq/gpt-4o", max_tokens=64, tools=[WEATHER], messages=[
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "text", "text": "radar:"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]},
+            {"type": "text", "text": "Summarise."}]},
+    ])
+    messages = openai_fake.requests[-1].json()["messages"]
+    assert messages[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "radar:"}
+    assert messages[3] == {"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}, {"type": "text", "text": "Summarise."}]}
+
+
+@pytest.mark.parametrize("model", ["gemini/gemini-2.0-flash", "mock/mock-1"])
+def test_tool_result_images_are_accepted_by_translated_providers(client, model) -> None:
+    question = {"role": "user", "content": "Weather in Paris?"}
+    first = client.messages.create(model=model, max_tokens=200, tools=[WEATHER], messages=[question])
+    use = next(b for b in first.content if b.type == "tool_use")  # the provider's own call (Gemini signs it)
+    message = client.messages.create(model=model, max_tokens=64, tools=[WEATHER], messages=[
+        question,
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [
+            {"type": "text", "text": "radar:"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}]}]},
+    ])
+    assert message.stop_reason in ("end_turn", "tool_use")
+
+
 def test_native_anthropic_body_passes_through(client, anthropic_fake) -> None:
     """To Anthropic, nothing is translated: only `model` changes (thinking, service_tier, images
     included; not top_k, which Anthropic refuses beside thinking)."""

@@ -4,6 +4,7 @@ top_p / forced-tool rules, whitespace-only text and stop sequences, no email as 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -134,3 +135,111 @@ def test_system_without_cache_control_stays_one_string(gateway, fake) -> None:
                 {"role": "user", "content": "hi"}]
     assert post(gateway, fake, messages=messages).status_code == 200
     assert sent(fake)["system"] == "a\nb"
+
+
+# --- thinking signatures in streams, images in tool results ------------------------------------
+
+THINKING_ON = {"type": "enabled", "budget_tokens": 1024}
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def stream_message(gateway: GatewayProcess, fake: FakeServer, **extra) -> dict:
+    """The assistant message a client assembles from a stream: every delta field concatenated,
+    ``thinking_blocks`` appended, tool calls joined by index (as the OpenAI SDKs accumulate them)."""
+    fake.clear()
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "stream": True, **extra}
+    message: dict = {"role": "assistant", "content": "", "reasoning_content": "", "thinking_blocks": []}
+    calls: dict[int, dict] = {}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=gateway.auth, timeout=15) as r:
+        assert r.status_code == 200, r.read()
+        for line in r.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            for choice in json.loads(line[6:])["choices"]:
+                delta = choice["delta"]
+                message["content"] += delta.get("content") or ""
+                message["reasoning_content"] += delta.get("reasoning_content") or ""
+                message["thinking_blocks"] += delta.get("thinking_blocks") or []
+                for call in delta.get("tool_calls") or []:
+                    entry = calls.setdefault(call["index"], {"type": "function", "function": {"name": "", "arguments": ""}})
+                    entry["id"] = call.get("id") or entry.get("id")
+                    entry["function"]["name"] += (call.get("function") or {}).get("name") or ""
+                    entry["function"]["arguments"] += (call.get("function") or {}).get("arguments") or ""
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
+    return message
+
+
+def test_streamed_thinking_and_tool_use_turn_can_be_sent_back(gateway, fake) -> None:
+    """The signature arrives as a signature_delta; the stream must carry it, or the client cannot
+    send the thinking + tool_use turn back (Anthropic verifies the signed block)."""
+    message = stream_message(gateway, fake, model="anthropic/thinking", tools=[WEATHER], thinking=THINKING_ON)
+    assert message["thinking_blocks"] == [{"type": "thinking", "thinking": anthropic_upstream.THINKING,
+                                           "signature": anthropic_upstream.SIGNATURE}]
+    assert message["reasoning_content"] == anthropic_upstream.THINKING
+    history = [{"role": "user", "content": "hello"}, message,
+               {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "sunny"}]
+    response = post(gateway, fake, model="anthropic/thinking", messages=history, tools=[WEATHER], thinking=THINKING_ON)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Tool said: sunny"
+    assert sent(fake)["messages"][1]["content"][0] == message["thinking_blocks"][0]
+
+
+def test_streamed_redacted_thinking_is_kept_like_a_plain_answer(gateway, fake) -> None:
+    plain = post(gateway, fake, model="anthropic/thinking-redacted", tools=[WEATHER], thinking=THINKING_ON)
+    assert plain.status_code == 200, plain.text
+    expected = plain.json()["choices"][0]["message"]["thinking_blocks"]
+    assert [b["type"] for b in expected] == ["thinking", "redacted_thinking"]
+    message = stream_message(gateway, fake, model="anthropic/thinking-redacted", tools=[WEATHER], thinking=THINKING_ON)
+    assert message["thinking_blocks"] == expected
+    history = [{"role": "user", "content": "hello"}, message,
+               {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "sunny"}]
+    response = post(gateway, fake, model="anthropic/thinking-redacted", messages=history, tools=[WEATHER], thinking=THINKING_ON)
+    assert response.status_code == 200, response.text
+    assert [b["type"] for b in sent(fake)["messages"][1]["content"][:2]] == ["thinking", "redacted_thinking"]
+
+
+def test_a_forged_signature_is_anthropics_400(gateway, fake) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    history = [{"role": "user", "content": "hello"},
+               {"role": "assistant", "content": None, "tool_calls": [call],
+                "thinking_blocks": [{"type": "thinking", "thinking": "made up", "signature": anthropic_upstream.SIGNATURE}]},
+               {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}]
+    response = post(gateway, fake, model="anthropic/thinking", messages=history, tools=[WEATHER], thinking=THINKING_ON)
+    assert response.status_code == 400
+    assert "Invalid `signature`" in response.json()["error"]["message"]
+
+
+def test_images_inside_a_tool_result_stay_in_its_tool_result(gateway, fake) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    result = [{"type": "text", "text": "the radar:"},
+              {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+              {"type": "image_url", "image_url": {"url": "https://example.com/radar.png"}}]
+    history = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "toolu_1", "content": result}]
+    response = post(gateway, fake, messages=history, tools=[WEATHER])
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Tool said: the radar: [image:base64] [image:url]"
+    assert sent(fake)["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+        {"type": "text", "text": "the radar:"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/radar.png"}}]}]
+
+
+def test_text_only_tool_result_stays_a_string(gateway, fake) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    history = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "sun"}, {"type": "text", "text": "ny"}]}]
+    assert post(gateway, fake, messages=history, tools=[WEATHER]).status_code == 200
+    assert sent(fake)["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]
+
+
+def test_cache_control_inside_a_tool_result_is_kept(gateway, fake) -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    mark = {"type": "ephemeral"}
+    history = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "toolu_1", "content": [{"type": "text", "text": "a long report", "cache_control": mark}]}]
+    response = post(gateway, fake, messages=history, tools=[WEATHER])
+    assert response.status_code == 200, response.text
+    assert sent(fake)["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+        {"type": "text", "text": "a long report", "cache_control": mark}]}]

@@ -416,3 +416,32 @@ def test_logprobs_asked_for_are_returned(client):
                                                   messages=[{"role": "user", "content": "hello there"}]))
     streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
     assert "".join(t.token for t in streamed) == "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+# --- a tool call without arguments ends as "{}" -------------------------------------------------
+
+NO_PARAMETERS = [{"type": "function", "function": {"name": "get_time", "description": "The current time"}}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_call_without_arguments_is_an_empty_object(client, stream):
+    messages = [{"role": "user", "content": "What time is it?"}]
+    if stream:
+        chunks = list(client.chat.completions.create(model="cohere/command-a-03-2025", messages=messages, tools=NO_PARAMETERS, stream=True))
+        arguments = "".join(d.function.arguments or "" for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []
+                            if d.function)
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert finishes == ["tool_calls"]
+    else:
+        r = client.chat.completions.create(model="cohere/command-a-03-2025", messages=messages, tools=NO_PARAMETERS)
+        arguments = r.choices[0].message.tool_calls[0].function.arguments
+    assert arguments == "{}"
+    assert json.loads(arguments) == {}
+
+
+def test_prompt_over_the_context_is_openais_context_length_exceeded(client):
+    """langchain raises its context-overflow error on this code; the message stays Cohere's."""
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="cohere/error-context", messages=[{"role": "user", "content": "x"}])
+    assert info.value.code == "context_length_exceeded"
+    assert info.value.body["message"].startswith("too many tokens")

@@ -546,6 +546,9 @@ def test_nothing_to_send_is_a_clear_400(client, fake):
     ("gemini-3-pro-preview", "low", "low"), ("gemini-3-pro-preview", "medium", "high"), ("gemini-3-pro-preview", "minimal", "low"),
     ("gemini-3-pro-preview", "high", "high"), ("gemini-3-flash-preview", "medium", "medium"),
     ("gemini-3-flash-preview", "minimal", "minimal"),
+    ("gemini-3.1-pro-preview", "minimal", "low"), ("gemini-3.1-pro-preview", "medium", "medium"),
+    ("gemini-3.5-flash", "minimal", "low"), ("gemini-3.5-flash-lite", "minimal", "minimal"),
+    ("gemini-3.1-flash-lite", "minimal", "minimal"),
 ])
 def test_gemini_3_reasoning_effort_is_a_level_the_model_takes(client, fake, model, effort, level):
     fake.clear()
@@ -555,11 +558,12 @@ def test_gemini_3_reasoning_effort_is_a_level_the_model_takes(client, fake, mode
     assert fake.requests[-1].json()["generationConfig"]["thinkingConfig"]["thinkingLevel"] == level
 
 
+@pytest.mark.parametrize("model", ["gemini-3-pro-preview", "gemini-3.5-flash", "gemini-3.9-ultra"])  # the last: unknown yet
 @pytest.mark.parametrize("effort", ["none", "xhigh"])
-def test_gemini_3_reasoning_effort_it_cannot_take_is_a_clear_400(client, fake, effort):
+def test_gemini_3_reasoning_effort_it_cannot_take_is_a_clear_400(client, fake, effort, model):
     fake.clear()
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="gemini/gemini-3-pro-preview", reasoning_effort=effort,
+        client.chat.completions.create(model=f"gemini/{model}", reasoning_effort=effort,
                                        messages=[{"role": "user", "content": "x"}])
     assert err.value.body["param"] == "reasoning_effort"
     assert not fake.requests

@@ -319,3 +319,78 @@ def test_image_input_passes_through(client, fake):
     sent = [q for q in fake.requests if q.path == "/ml/v1/text/chat"][-1].json()
     assert sent["model_id"] == "meta-llama/llama-3-2-11b-vision-instruct"
     assert sent["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": image}}
+
+
+# --- embeddings (https://cloud.ibm.com/apidocs/watsonx-ai#text-embeddings) ----------------------
+
+EMBED_MODEL = "watsonx/ibm/slate-30m-english-rtrvr-v2"
+
+
+def test_embed_request_golden_and_batches():
+    bodies = watsonx.embed_requests({"input": ["a"] * 1500, "truncate_input_tokens": 128}, "ibm/slate-30m-english-rtrvr-v2",
+                                    project_id=None, space_id="space-1")
+    assert [len(b["inputs"]) for b in bodies] == [1000, 500]
+    assert {k: v for k, v in bodies[0].items() if k != "inputs"} == {
+        "model_id": "ibm/slate-30m-english-rtrvr-v2", "space_id": "space-1", "parameters": {"truncate_input_tokens": 128}}
+    assert watsonx.embed_requests({"input": "one"}, "m", project_id=PROJECT, space_id=None) == [
+        {"model_id": "m", "project_id": PROJECT, "inputs": ["one"]}]
+
+
+def test_embed_response_golden():
+    answer = {"model_id": "ibm/slate-125m-english-rtrvr", "results": [{"embedding": [-0.006929283, -0.005336422, -0.024047505]}],
+              "created_at": "2024-02-21T17:32:28Z", "input_token_count": 10}
+    assert watsonx.embed_response([answer], "ibm/slate-125m-english-rtrvr") == {
+        "object": "list", "model": "ibm/slate-125m-english-rtrvr",
+        "data": [{"object": "embedding", "index": 0, "embedding": [-0.006929283, -0.005336422, -0.024047505]}],
+        "usage": {"prompt_tokens": 10, "total_tokens": 10}}
+
+
+def test_embeddings_end_to_end(client, fake):
+    fake.clear()
+    texts = ["Youth craves thrills while adulthood cherishes wisdom.", "Dreams chased in youth."]
+    r = client.embeddings.create(model=EMBED_MODEL, input=texts, encoding_format="float")
+    assert [d.embedding for d in r.data] == [pytest.approx(watsonx_upstream.embedding(t)) for t in texts]
+    assert [d.index for d in r.data] == [0, 1]
+    assert r.usage.prompt_tokens == r.usage.total_tokens == sum(len(t.split()) for t in texts)
+    sent = [q for q in fake.requests if q.path == "/ml/v1/text/embeddings"][-1]
+    assert sent.query["version"] == "2024-05-31"
+    assert sent.json() == {"model_id": "ibm/slate-30m-english-rtrvr-v2", "project_id": PROJECT, "inputs": texts}
+
+
+def test_embeddings_base64_as_the_openai_sdk_decodes_it(client):
+    # The SDK asks for base64 by default and decodes the float32 bytes itself.
+    r = client.embeddings.create(model=EMBED_MODEL, input="hello world")
+    assert r.data[0].embedding == pytest.approx(watsonx_upstream.embedding("hello world"), rel=1e-6)
+
+
+def test_embeddings_over_a_thousand_inputs_are_batched_in_order(client, fake):
+    fake.clear()
+    texts = [f"text number {i}" + " x" * (i % 7) for i in range(1500)]
+    r = client.embeddings.create(model=EMBED_MODEL, input=texts, encoding_format="float")
+    assert len(r.data) == 1500 and [d.index for d in r.data] == list(range(1500))
+    assert r.data[1499].embedding == pytest.approx(watsonx_upstream.embedding(texts[1499]))
+    assert fake.events.get("embed_requests") == 2
+
+
+def test_embeddings_truncation_is_passed_on_and_too_long_is_context_length(client, fake):
+    long_text = "word " * 600
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model=EMBED_MODEL, input=long_text, encoding_format="float")
+    assert info.value.code == "context_length_exceeded"
+    r = client.embeddings.create(model=EMBED_MODEL, input=long_text, encoding_format="float", extra_body={"truncate_input_tokens": 512})
+    assert r.usage.prompt_tokens == 512
+
+
+@pytest.mark.parametrize(("extra", "param"), [({"dimensions": 256}, "dimensions"), ({"input": [[1, 2, 3]]}, "input")])
+def test_embeddings_what_watsonx_cannot_express_is_a_clear_400(client, fake, extra, param):
+    fake.clear()
+    body = {"model": EMBED_MODEL, "input": "hi", **extra}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(**body)
+    assert info.value.param == param
+    assert not [q for q in fake.requests if q.path == "/ml/v1/text/embeddings"]
+
+
+def test_embeddings_upstream_error(client):
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="watsonx/error-404", input="hi")
