@@ -22,7 +22,7 @@ JSON = "application/json"
 
 def require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
-    if content_type.partition(";")[0].strip().lower() != JSON:
+    if content_type != JSON and content_type.partition(";")[0].strip().lower() != JSON:
         raise GatewayError(
             "Content-Type must be application/json",
             status=415,
