@@ -2,6 +2,7 @@
 
     git archive <base-commit> llmg | (mkdir -p /tmp/llmg-ab-base && tar -x -C /tmp/llmg-ab-base)
     .venv/bin/python -m benchmarks.gateway_ab --base /tmp/llmg-ab-base --rounds 6 --kind plain --concurrency 64
+    .venv/bin/python -m benchmarks.gateway_ab --base . --transport-a aiohttp --transport hybrid   # two transports
 
 Both gateways run side by side in front of the same nginx fake (1 worker each, same config); wrk
 loads A, then B, then A ... for ``--rounds`` pairs, the order flipped every round so neither side
@@ -34,18 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=("plain", "stream"), default="plain")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--transport", default=None)
+    p.add_argument("--transport-a", default=None,
+                   help="A's transport when it differs from B's (compare transports: --base . --transport-a aiohttp)")
     args = p.parse_args(argv)
     if args.transport is None:
         from llmg.config import ServerConfig
 
         args.transport = ServerConfig().transport
+    transport_a = args.transport_a or args.transport
     tools.ensure_packages()
     stream = args.kind == "stream"
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "body.json"
         body.write_bytes(request_body(GATEWAY_MODEL, stream))
         upstream = Upstream(free_port()).start()
-        sides = {"A": Gateway(free_port(), upstream.url, transport=args.transport, root=Path(args.base)).start(),
+        sides = {"A": Gateway(free_port(), upstream.url, transport=transport_a, root=Path(args.base)).start(),
                  "B": Gateway(free_port(), upstream.url, transport=args.transport, root=ROOT).start()}
         rps: dict[str, list[float]] = {"A": [], "B": []}
         p50: dict[str, list[float]] = {"A": [], "B": []}

@@ -21,6 +21,7 @@ from .inbound import anthropic as inbound_anthropic
 from .inbound import store as response_store
 from .providers import registry
 from .request_id import request_id
+from .response import Response
 from .routes import group
 from .signal_dispatch import GatewaySanic
 from .transports import open_configured, response_timeout
@@ -33,7 +34,7 @@ _names = itertools.count()
 def _error_response(exc: errors.GatewayError, path: str = "") -> HTTPResponse:
     # Inbound APIs answer errors in their own shape (Anthropic's on /v1/messages), 401 included.
     body = inbound_anthropic.error_body(exc) if inbound_anthropic.is_anthropic_route(path) else exc.body()
-    return HTTPResponse(body, status=exc.status, headers=exc.headers or None, content_type="application/json")
+    return Response(body, status=exc.status, headers=exc.headers or None, content_type="application/json")
 
 
 def handle_error(request: Request, exception: BaseException) -> HTTPResponse:
@@ -95,8 +96,10 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
     # The Responses store: per-worker memory, or the limits backend's Redis (restart to change).
     response_store.install(app, config)
 
+    # Response middleware that awaits nothing is a plain function: Sanic calls it without
+    # building and awaiting a coroutine (every response passes through here).
     @app.on_response
-    async def tag_request_id(request: Request, response: HTTPResponse) -> None:
+    def tag_request_id(request: Request, response: HTTPResponse) -> None:
         response.headers["x-request-id"] = request_id(request)
 
     @app.before_server_start

@@ -49,8 +49,8 @@ def install(app: App, origins: list[str]) -> None:
 
         app.add_route(preflight, "/" + path.lstrip("/"), methods=["OPTIONS"], name=f"cors_preflight_{len(app.router.routes)}", ctx_public=True)
 
-    @app.on_response
-    async def cors_headers(request: Request, response: HTTPResponse) -> None:
+    @app.on_response  # a plain function: no coroutine per response (app.py, tag_request_id)
+    def cors_headers(request: Request, response: HTTPResponse) -> None:
         origin = allow(request.headers.get("origin"))
         if origin and "access-control-allow-origin" not in response.headers:
             response.headers["access-control-allow-origin"] = origin

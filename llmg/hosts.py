@@ -70,11 +70,22 @@ def install(app: App, server: ServerConfig) -> None:
     names = allowed_names(server)
     if names is None:
         return  # nothing registered: requests pay nothing
+    # Host header as sent -> served or not. Clients send the same one or two values on every
+    # request, so the parse is done once per value; the values are the client's, so the memo is
+    # bounded (past it, headers are parsed each time, with the same answer).
+    verdicts: dict[str, bool] = {}
 
     @app.signal("http.routing.after")
     async def check_host(request: Request, route: Route, kwargs: dict[str, Any], handler: RouteHandler) -> None:
         header = request.headers.get("host")
-        if header and host_name(header) not in names:
+        if not header:
+            return
+        allowed = verdicts.get(header)
+        if allowed is None:
+            allowed = host_name(header) in names
+            if len(verdicts) < 256:
+                verdicts[header] = allowed
+        if not allowed:
             raise HostNotAllowed()
 
 

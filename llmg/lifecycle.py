@@ -279,8 +279,8 @@ def install(app: Sanic[Any, Any], loaded: LoadedConfig) -> Lifecycle:
         if app.state.workers > 1:
             forward_sighup(app, lifecycle.source)
 
-    @app.on_response
-    async def close_while_draining(request: Request, response: HTTPResponse) -> None:
+    @app.on_response  # a plain function: no coroutine per response (app.py, tag_request_id)
+    def close_while_draining(request: Request, response: HTTPResponse) -> None:
         if lifecycle.draining and request.stream is not None:
             request.stream.keep_alive = False  # type: ignore[attr-defined]
 

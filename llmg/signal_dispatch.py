@@ -87,8 +87,12 @@ class GatewaySanic(Sanic[Any, Any]):
     ) -> Any:
         if inline and condition is None and not reverse and event in FAST_EVENTS:
             fast = self._fast_handler(event)
-            if fast is not None and not any(sig.ctx.waiters for sig in fast[0]):
-                # The handler's own coroutine: Sanic's caller awaits it (one coroutine, not two).
-                return fast[1](**(context or {}))
+            if fast is not None:
+                for sig in fast[0]:  # a loop, not any(<generator>): no generator object per request
+                    if sig.ctx.waiters:
+                        break
+                else:
+                    # The handler's own coroutine: Sanic's caller awaits it (one coroutine, not two).
+                    return fast[1](**(context or {}))
         return super().dispatch(event, condition=condition, context=context,  # type: ignore[call-overload]
                                 fail_not_found=fail_not_found, inline=inline, reverse=reverse)

@@ -10,6 +10,7 @@ from sanic import HTTPResponse, Request
 from ..errors import GatewayError
 from ..providers.base import Call, Provider, Reply
 from ..request_id import request_id
+from ..response import Response
 from ..routing import Group
 from ..runtime import current
 from ..schemas.decode import decode
@@ -21,7 +22,7 @@ JSON = "application/json"
 
 def require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
-    if content_type.partition(";")[0].strip().lower() != JSON:
+    if content_type != JSON and content_type.partition(";")[0].strip().lower() != JSON:
         raise GatewayError(
             "Content-Type must be application/json",
             status=415,
@@ -51,4 +52,4 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
 
 
 def reply(result: Reply) -> HTTPResponse:
-    return HTTPResponse(result.body, status=result.status, headers=result.headers, content_type=JSON)
+    return Response(result.body, status=result.status, headers=result.headers, content_type=JSON)

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 # "accounts/fireworks/models/llama-v3p1-8b-instruct", "llama3:8b", "meta-llama/Llama-3.1-8B-Instruct@rev".
 # Anything else (spaces, ?, #, %, CR/LF, quotes, non-ASCII, "..") is refused before it can reach a URL.
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+\-]*(/[A-Za-z0-9][A-Za-z0-9._:@+\-]*)*")
+# Resolutions remembered per resolver (a reload builds a new one): a client sends the same few
+# model names over and over, and the alias lookup, split and id check are then one dict hit. The
+# names are the client's, so the memo is bounded; only successful resolutions are kept.
+_MEMO_MAX = 256
 
 
 class ModelResolver:
@@ -39,9 +43,18 @@ class ModelResolver:
         self.providers = dict(providers)
         self.aliases = dict(aliases)
         self.groups: dict[str, Group] = dict(groups or {})
+        self._memo: dict[str, tuple[Provider, str, str]] = {}
 
     def resolve(self, model: str) -> tuple[Provider, str, str]:
         """(provider, upstream model, the full "provider/model" after aliasing)."""
+        found = self._memo.get(model)
+        if found is None:
+            found = self._resolve(model)
+            if len(self._memo) < _MEMO_MAX:
+                self._memo[model] = found
+        return found
+
+    def _resolve(self, model: str) -> tuple[Provider, str, str]:
         model = self.aliases.get(model, model)
         prefix, slash, rest = model.partition("/")
         if not slash:

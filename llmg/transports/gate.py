@@ -35,9 +35,15 @@ class Slots:
         self.timeout = timeout
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self, provider: str) -> None:
+    def take(self) -> bool:
+        """A free slot taken at once (the common case), without building a coroutine; False: call acquire."""
         if self.used < self.size and not self._waiters:
             self.used += 1
+            return True
+        return False
+
+    async def acquire(self, provider: str) -> None:
+        if self.take():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -101,7 +107,8 @@ class GatedTransport:
         self._enter(provider)
         try:
             slots = self._plain_slots
-            await slots.acquire(provider)
+            if not slots.take():
+                await slots.acquire(provider)
             try:
                 return await self.inner.request(method, url, headers=headers, body=body, timeout=timeout, provider=provider)
             finally:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyreqwest import exceptions
 from pyreqwest.client import ClientBuilder
+from pyreqwest.http import HeaderMap, Url
 
 from .base import Limits, Timeout, UpstreamResponse, cap_for, declared_length, failure, lower, read_capped, refuse_redirect, too_large
 
@@ -24,6 +25,11 @@ _TIMEOUTS: tuple[type[BaseException], ...] = (
     exceptions.PoolTimeoutError, exceptions.WriteTimeoutError, asyncio.TimeoutError,
 )
 _FAILURES: tuple[type[BaseException], ...] = (*_TIMEOUTS, exceptions.PyreqwestError, OSError)
+# Parsed URLs and converted header maps are kept per worker: parsing the URL and turning the dict
+# into a Rust HeaderMap on every request measured as a third of building it (8.8 -> 6.3 us). An
+# adapter's URLs and headers are fixed, so a few entries serve every request; the bound keeps
+# per-request values (signed or token-bearing headers) from growing the cache.
+_CACHE_MAX = 64
 
 
 class PyreqwestTransport:
@@ -39,6 +45,10 @@ class PyreqwestTransport:
             .connect_timeout(timedelta(seconds=connect_timeout)).build()
         )
         self._deltas: dict[float, timedelta] = {}
+        self._urls: dict[str, Url] = {}
+        # id(headers) -> (a copy of headers, its HeaderMap). The copy is compared with the headers
+        # passed in, so a dict changed in place or a new dict at a recycled id never gets a stale map.
+        self._header_maps: dict[int, tuple[dict[str, str], HeaderMap]] = {}
 
     def _delta(self, seconds: float) -> timedelta:
         cached = self._deltas.get(seconds)
@@ -46,8 +56,28 @@ class PyreqwestTransport:
             cached = self._deltas[seconds] = timedelta(seconds=seconds)
         return cached
 
+    def _url(self, url: str) -> Url | str:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _CACHE_MAX:
+                return url
+            parsed = self._urls[url] = Url(url)
+        return parsed
+
+    def _header_map(self, headers: Mapping[str, str]) -> HeaderMap | Mapping[str, str]:
+        if type(headers) is not dict:
+            return headers
+        cached = self._header_maps.get(id(headers))
+        if cached is not None and cached[0] == headers:
+            return cached[1]
+        if len(self._header_maps) >= _CACHE_MAX:
+            self._header_maps.clear()
+        converted = HeaderMap(headers)
+        self._header_maps[id(headers)] = (dict(headers), converted)
+        return converted
+
     def _builder(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Any:
-        builder = self._client.request(method, url).headers(headers)
+        builder = self._client.request(method, self._url(url)).headers(self._header_map(headers))
         if body is not None:
             builder = builder.body_bytes(body)
         return builder
