@@ -54,7 +54,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backlog: Annotated[int, msgspec.Meta(ge=1)] = 1024
     # Upstream HTTP client; "hybrid" (pyreqwest for complete answers, aiohttp for streams) won the
     # bake-off in benchmarks/results. "httpx" stays selectable.
-    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid"] = "hybrid"
+    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid", "h1"] = "hybrid"
     access_log: bool = False
     # --- upstream bounds (transports/gate.py, transports/base.py) ---
     # Upstream exchanges in progress per worker (a stream counts until it ends); past it: 503.

@@ -25,6 +25,7 @@ from .gate import GatedTransport
 def _classes() -> dict[str, type]:
     # Imported on demand: each module imports its client library, and a worker needs only one.
     from .aiohttp import AiohttpTransport
+    from .h1 import H1Transport
     from .httpx import HttpxAiohttpTransport, HttpxTransport
     from .hybrid import HybridTransport
     from .pyreqwest import PyreqwestTransport
@@ -35,10 +36,11 @@ def _classes() -> dict[str, type]:
         "httpx-aiohttp": HttpxAiohttpTransport,
         "pyreqwest": PyreqwestTransport,
         "hybrid": HybridTransport,
+        "h1": H1Transport,
     }
 
 
-TRANSPORT_NAMES = ("aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid")
+TRANSPORT_NAMES = ("aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid", "h1")
 
 
 def __getattr__(name: str) -> object:

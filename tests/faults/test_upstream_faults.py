@@ -3,15 +3,27 @@ configured bound, and the worker's fds, tasks and upstream connections return to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.conftest import UPSTREAM_TIMEOUT
+from tests.fakes.faulty_upstream import FaultyUpstream
+from tests.faults.conftest import UPSTREAM_TIMEOUT, fault_config
+from tests.gateway import GatewayProcess
 from tests.faults.helpers import DONE, assert_envelope, assert_error_event_then_done, chat
 
 # The configured bound plus room for a loaded, shared machine.
 BOUND = UPSTREAM_TIMEOUT + 6.0
+
+
+@pytest.fixture(scope="module", params=["default", "h1"])
+def fault_gateway(request, faulty: FaultyUpstream) -> Iterator[GatewayProcess]:
+    """Every upstream fault on the default transport and on the in-loop HTTP/1.1 one (issue 19)."""
+    extra = {} if request.param == "default" else {"transport": f'"{request.param}"'}
+    gateway = GatewayProcess(fault_config(faulty.url, **extra)).start()
+    yield gateway
+    gateway.stop()
 
 
 def test_refused_connection_is_a_502(probe, fault_gateway) -> None:

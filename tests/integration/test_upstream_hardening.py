@@ -22,7 +22,7 @@ SECRET = "sk-hostile-provider-secret"
 BODY_CAP = 262144
 # Transports whose complete-answer half aborts a request still waiting for its headers (pyreqwest
 # 0.15 cannot: see llmg/transports/pyreqwest.py).
-ABORTS_PLAIN = {"aiohttp", "httpx", "httpx-aiohttp"}
+ABORTS_PLAIN = {"aiohttp", "httpx", "httpx-aiohttp", "h1"}
 
 
 @pytest.fixture(scope="module")
