@@ -10,8 +10,8 @@ import pytest
 
 from tests.fakes.faulty_upstream import FaultyUpstream
 from tests.faults.conftest import UPSTREAM_TIMEOUT, fault_config
-from tests.gateway import GatewayProcess
 from tests.faults.helpers import DONE, assert_envelope, assert_error_event_then_done, chat
+from tests.gateway import GatewayProcess
 
 # The configured bound plus room for a loaded, shared machine.
 BOUND = UPSTREAM_TIMEOUT + 6.0
