@@ -87,7 +87,11 @@ class _Conn(asyncio.Protocol):
         self._begin(head_only)
         self.busy = True
         head = self.head = self.pool.loop.create_future()
-        assert self.transport is not None
+        if self.closed or self.transport is None or self.transport.is_closing():
+            # Closed by the server between the connect (or the pool) and now: nothing was sent.
+            self.abort()
+            head.set_exception(ConnectionLost("connection closed by the upstream"))
+            return head
         self.transport.write(data)
         return head
 
@@ -525,3 +529,11 @@ class H1Stream:
         if not conn.reusable:
             conn.abort()
         conn.finish()
+
+    def __del__(self) -> None:
+        # Dropped without aclose (a caller failed between opening and relaying it): close the
+        # connection rather than leave it open, unread, for the life of the worker.
+        conn = self._conn
+        if conn.busy:
+            conn.abort()
+            conn.finish()
