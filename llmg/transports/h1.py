@@ -307,12 +307,13 @@ class _Pool:
 class H1Transport:
     name = "h1"
 
-    def __init__(self, pool_size: int = 512, *, connect_timeout: float = 10.0, limits: Limits = Limits()) -> None:
+    def __init__(self, pool_size: int = 512, *, connect_timeout: float = 10.0, limits: Limits = Limits(),
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.pool_size = pool_size
         self._connect_timeout = connect_timeout
         self._limits = limits
         self.closed = False
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context  # None: the system's trust store, hostname checked (built on first use)
         self._pools: dict[Origin, _Pool] = {}
         self._targets: dict[str, tuple[Origin, str, str]] = {}
         # id(headers) -> (a copy of headers, its encoded block): see pyreqwest.py's header maps.

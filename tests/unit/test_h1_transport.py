@@ -282,3 +282,58 @@ def test_a_large_stream_pauses_reading_and_arrives_whole() -> None:
             await transport.aclose()
         assert size == 40 * 65536
     run(main())
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_verifies_the_certificate_and_reuses_the_tls_connection(tmp_path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+
+    async def main() -> None:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        server = Scripted(lambda c, n, req: ok())
+        tls = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_ctx)
+        url = f"https://127.0.0.1:{tls.sockets[0].getsockname()[1]}"
+        try:
+            untrusted = H1Transport(4)  # the system trust store: a self-signed upstream is refused
+            with pytest.raises(UpstreamUnavailable):
+                await post(untrusted, url)
+            await untrusted.aclose()
+            trusting = H1Transport(4, ssl_context=ssl.create_default_context(cafile=cert))
+            for _ in range(2):
+                assert (await post(trusting, url)).body == b'{"ok":true}'
+            await trusting.aclose()
+        finally:
+            tls.close()
+        # The refused handshake never reached the handler; the two requests shared one connection.
+        assert len(server.requests) == 2 and server.connections == 1
+    run(main())
