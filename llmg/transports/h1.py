@@ -126,6 +126,10 @@ class _Conn(asyncio.Protocol):
 
     # --- httptools callbacks ---
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: never parse it into this one, never reuse
+            raise ConnectionLost("bytes after the answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.head_size += len(name) + len(value)
         if self.head_size > _MAX_HEAD:

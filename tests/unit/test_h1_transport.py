@@ -337,3 +337,17 @@ def test_https_verifies_the_certificate_and_reuses_the_tls_connection(tmp_path) 
         # The refused handshake never reached the handler; the two requests shared one connection.
         assert len(server.requests) == 2 and server.connections == 1
     run(main())
+
+
+def test_bytes_after_the_answer_spoil_the_connection() -> None:
+    # An upstream that answers one request twice: the first answer is kept, the connection is not
+    # reused (the second answer must never be read as the next request's).
+    async def main() -> None:
+        server = Scripted(lambda c, n, req: ok(b'{"n":1}') + ok(b'{"n":2}'))
+        async with server as url:
+            transport = H1Transport(4)
+            assert (await post(transport, url)).body == b'{"n":1}'
+            assert (await post(transport, url)).body == b'{"n":1}'
+            await transport.aclose()
+        assert server.connections == 2
+    run(main())
