@@ -52,9 +52,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Pending-connection queue of the listening socket. Sanic's default (100) overflows under a
     # burst of a few hundred new clients; the kernel caps it at net.core.somaxconn anyway.
     backlog: Annotated[int, msgspec.Meta(ge=1)] = 1024
-    # Upstream HTTP client; "hybrid" (pyreqwest for complete answers, aiohttp for streams) won the
-    # bake-off in benchmarks/results. "httpx" stays selectable.
-    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid", "h1"] = "hybrid"
+    # Upstream HTTP client; "h1" (our in-loop HTTP/1.1 client) measured faster than "hybrid"
+    # (pyreqwest + aiohttp) for complete answers and streams (benchmarks/README.md, round three).
+    # The others stay selectable.
+    transport: Literal["aiohttp", "httpx", "httpx-aiohttp", "pyreqwest", "hybrid", "h1"] = "h1"
     access_log: bool = False
     # --- upstream bounds (transports/gate.py, transports/base.py) ---
     # Upstream exchanges in progress per worker (a stream counts until it ends); past it: 503.

@@ -3,9 +3,9 @@
 
 A ``Transport`` sends one request and returns the whole answer (``request``) or an open stream
 (``stream``). Implementations share the interface, selected by ``server.transport``: aiohttp,
-httpx, httpx over aiohttp (``httpx-aiohttp``), pyreqwest (Rust reqwest), ``h1`` (our own HTTP/1.1 client on the event
-loop: asyncio protocol + httptools), and ``hybrid`` (the default: pyreqwest for complete answers,
-aiohttp for streams; each measured fastest for its kind in the benchmarks' transport bake-off). ``mock.MockTransport`` calls a Python handler instead of
+httpx, httpx over aiohttp (``httpx-aiohttp``), pyreqwest (Rust reqwest), ``hybrid`` (pyreqwest for complete answers,
+aiohttp for streams) and ``h1``, the default: our own HTTP/1.1 client on the event loop (asyncio
+protocol + httptools), measured faster than ``hybrid`` for both kinds (benchmarks/README.md). ``mock.MockTransport`` calls a Python handler instead of
 the network, for unit tests.
 
 One transport, with its pooled client(s), is opened per worker at server start and closed at
