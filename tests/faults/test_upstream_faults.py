@@ -17,11 +17,10 @@ from tests.gateway import GatewayProcess
 BOUND = UPSTREAM_TIMEOUT + 6.0
 
 
-@pytest.fixture(scope="module", params=["default", "h1"])
+@pytest.fixture(scope="module", params=["h1", "hybrid"])
 def fault_gateway(request, faulty: FaultyUpstream) -> Iterator[GatewayProcess]:
-    """Every upstream fault on the default transport and on the in-loop HTTP/1.1 one (issue 19)."""
-    extra = {} if request.param == "default" else {"transport": f'"{request.param}"'}
-    gateway = GatewayProcess(fault_config(faulty.url, **extra)).start()
+    """Every upstream fault on the default transport (h1, issue 19) and on the previous one."""
+    gateway = GatewayProcess(fault_config(faulty.url, transport=f'"{request.param}"')).start()
     yield gateway
     gateway.stop()
 
