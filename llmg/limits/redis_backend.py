@@ -41,35 +41,32 @@ from .backend import REASONS, WINDOW_MS, BackendError, Decision, Limits
 # round trip per request instead of two. ARGV from `first` on: per settlement the key's base name
 # ("{prefix}:k:NAME"), ticket, reserved, actual, parallel (1/0).
 _SETTLE = """
-local function settle(first)
-  local now = nil
+local function settle(first, now)
   for at = first, #ARGV, 5 do
     local k, id = ARGV[at], ARGV[at + 1]
     local reserved, actual = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
     if ARGV[at + 4] == '1' then redis.call('ZREM', k .. ':par', id) end
     if reserved ~= actual then
-      if not now then
-        local t = redis.call('TIME')
-        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      end
       local score = false
       if reserved > 0 then
         local member = id .. ':' .. reserved
         score = redis.call('ZSCORE', k .. ':tok', member)
-        if score then
-          redis.call('ZREM', k .. ':tok', member)
-          redis.call('DECRBY', k .. ':tok_total', reserved)
-        end
+        if score then redis.call('ZREM', k .. ':tok', member) end
       end
-      if actual > 0 then
-        redis.call('ZADD', k .. ':tok', score or now, id .. ':' .. actual)
+      if score then  -- corrected in place: same time, the total moves by the difference
+        if actual > 0 then redis.call('ZADD', k .. ':tok', score, id .. ':' .. actual) end
+        redis.call('INCRBY', k .. ':tok_total', actual - reserved)
+      elseif actual > 0 then  -- the reservation left the window (or there was none): a new entry
+        redis.call('ZADD', k .. ':tok', now, id .. ':' .. actual)
         redis.call('INCRBY', k .. ':tok_total', actual)
-        if not score then  -- a new entry: make sure the keys live a window past it
-          redis.call('PEXPIRE', k .. ':tok', 120000); redis.call('PEXPIRE', k .. ':tok_total', 120000)
-        end
+        redis.call('PEXPIRE', k .. ':tok', 120000); redis.call('PEXPIRE', k .. ':tok_total', 120000)
       end
     end
   end
+end
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 """
 
@@ -78,9 +75,8 @@ end
 # A limit of 0 is never looked at when counting (a look, count = 0, reports everything), so an
 # rpm-only key runs TIME + 5 commands.
 _CHECK = _SETTLE + """
-settle(10)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock()
+settle(10, now)
 local rpm, tpm, par, grpm = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease, W = tonumber(ARGV[5]), tonumber(ARGV[6])
 local id, est, count = ARGV[7], tonumber(ARGV[8]), ARGV[9] == '1'
@@ -147,7 +143,7 @@ return {reason, retry, rused, rreset, tused, treset, inflight}
 """
 
 _FLUSH = _SETTLE + """
-settle(1)
+settle(1, clock())
 return 0
 """
 
