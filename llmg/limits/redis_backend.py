@@ -139,7 +139,9 @@ if count and reason == 0 then
     inflight = inflight + 1
   end
 end
-return {reason, retry, rused, rreset, tused, treset, inflight}
+-- One bulk string, not an array of seven integers: redis-py's pure-Python parser reads each
+-- element with its own awaited readline (hiredis, which would not, is not a dependency).
+return reason .. ' ' .. retry .. ' ' .. rused .. ' ' .. rreset .. ' ' .. tused .. ' ' .. treset .. ' ' .. inflight
 """
 
 _FLUSH = _SETTLE + """
@@ -256,11 +258,11 @@ class RedisBackend:
         body = b"".join((fixed, _bulk(ticket.encode()), _bulk(b"%d" % tokens), _bulk(b"1" if count else b"0"),
                          settlements))
         try:
-            reason, retry, rused, rreset, tused, treset, inflight = await self._call(
-                _CHECK_FIXED + settled * 5, _CHECK_SHA, _CHECK_EVAL, body)
-        except (RedisError, OSError, TimeoutError) as exc:
+            reply = await self._call(_CHECK_FIXED + settled * 5, _CHECK_SHA, _CHECK_EVAL, body)
+            reason, retry, rused, rreset, tused, treset, inflight = map(int, reply.split())
+        except (RedisError, OSError, TimeoutError, ValueError, AttributeError) as exc:
             raise BackendError(type(exc).__name__) from None
-        return Decision(REASONS[int(reason)], int(retry), int(rused), int(rreset), int(tused), int(treset), int(inflight))
+        return Decision(REASONS[reason], retry, rused, rreset, tused, treset, inflight)
 
     def settle(self, key: str, ticket: str, reserved: int, actual: int, parallel: bool) -> None:
         if len(self._queued) >= MAX_QUEUED:
