@@ -180,6 +180,8 @@ def end_to_end(server: RedisServer, requests: int) -> dict[str, float]:
 async def round_trip(server: RedisServer, requests: int) -> dict[str, float]:
     backend = RedisBackend(server.url, f"bencha{time.time_ns()}", 1.0)
     await backend.start()
+    unix = RedisBackend(server.unix_url, f"benchu{time.time_ns()}", 1.0)  # what a Unix socket would save
+    await unix.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
 
     async def raw_ping() -> None:
@@ -191,13 +193,14 @@ async def round_trip(server: RedisServer, requests: int) -> dict[str, float]:
 
     ids = iter(range(10**9))
 
-    async def check(limits: Limits) -> None:
+    async def check(limits: Limits, on: RedisBackend = backend) -> None:
         ticket = f"t{next(ids)}"
-        await backend.check("k", limits, ticket, 10, True, 60_000)
-        backend.settle("k", ticket, 10, 12, bool(limits.max_parallel))  # rides on the next check
+        await on.check("k", limits, ticket, 10, True, 60_000)
+        on.settle("k", ticket, 10, 12, bool(limits.max_parallel))  # rides on the next check
 
     calls = {"raw_ping": raw_ping, "redis_py_ping": client_ping,
-             "check_rpm": lambda: check(RPM_ONLY), "check_limited": lambda: check(LIMITED)}
+             "check_rpm": lambda: check(RPM_ONLY), "check_limited": lambda: check(LIMITED),
+             "check_limited_unix": lambda: check(LIMITED, unix)}
     times: dict[str, list[float]] = {name: [] for name in calls}
     for i in range(requests + 200):
         for name, call in calls.items():  # interleaved, so load falls on all alike
@@ -207,6 +210,7 @@ async def round_trip(server: RedisServer, requests: int) -> dict[str, float]:
                 times[name].append(time.perf_counter() - start)
     writer.close()
     await backend.aclose()
+    await unix.aclose()
     return {name: statistics.median(sample) * 1000 for name, sample in times.items()}
 
 
@@ -247,7 +251,7 @@ settlement of the previous request riding in the next check; inside Redis they r
 | ---: | ---: | ---: | ---: | ---: | ---: |
 {listing}
 
-The round trip alone (p50 of {alone.get("n", 0):.0f} calls each, one asyncio loop, the four interleaved call by call):
+The round trip alone (p50 of {alone.get("n", 0):.0f} calls each, one asyncio loop, the five interleaved call by call):
 
 | call | p50 |
 | --- | ---: |
@@ -255,6 +259,7 @@ The round trip alone (p50 of {alone.get("n", 0):.0f} calls each, one asyncio loo
 | redis-py `PING` (`await client.ping()`) | {alone["redis_py_ping"]:.3f} ms |
 | `RedisBackend.check`, rpm only | {alone["check_rpm"]:.3f} ms |
 | `RedisBackend.check`, rpm + tpm + max_parallel, carrying the last settlement | {alone["check_limited"]:.3f} ms |
+| the same over a Unix socket (`redis_url = "unix:///path/redis.sock"`) | {alone["check_limited_unix"]:.3f} ms |
 """
 
 
