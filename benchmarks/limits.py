@@ -260,6 +260,40 @@ The round trip alone (p50 of {alone.get("n", 0):.0f} calls each, one asyncio loo
 | `RedisBackend.check`, rpm only | {alone["check_rpm"]:.3f} ms |
 | `RedisBackend.check`, rpm + tpm + max_parallel, carrying the last settlement | {alone["check_limited"]:.3f} ms |
 | the same over a Unix socket (`redis_url = "unix:///path/redis.sock"`) | {alone["check_limited_unix"]:.3f} ms |
+{WHERE}"""
+
+
+# From profiling (2026-12-02), kept with the figures it explains.
+WHERE = """
+## Where the time goes
+
+Per limited request the gateway makes exactly one Redis call (the table above counts them: the
+few above 1.0 are settlements that found no check within 5 ms to ride on and went alone, after
+the answer). That call, measured alone: a raw loopback round trip is ~0.04 ms (two wake-ups),
+the Lua script ~0.05 ms of Redis time (22 commands for the fully limited key, 6 for rpm only), the
+client side ~0.04 ms (packing from cached bytes, one `asyncio.timeout`, redis-py's connection and
+parser). Before this round the client side was ~0.1 ms more: redis-py's `execute_command` and
+pool (a lock and metric records on every get and release, all arguments re-encoded, a `wait_for`
+task per write, a timeout per read) and a 7-integer reply that its pure-Python parser reads with
+seven awaited readlines.
+
+py-spy on the gateway worker (`py-spy record --pid <worker> --rate 1000 --format raw`, the limited
+key alone, load ~9): the worker is idle 74 % of the time (waiting for the client or Redis); the
+Redis call is 6 % of its samples (a quarter of its busy ones), nearly all of it inside the socket
+`send` (on loopback the kernel runs Redis's receive path and its wake-up in the sender's system
+call); redis-py's parser 0.3 % (2.8 % before the one-string reply); the gate's own Python (key
+digest, rate headers, ticket, model glob, usage read) about 2 %. With the memory backend the same key costs ~0.04 ms (rpm only) to ~0.08 ms
+(everything) over the unlimited key: that is the gate without any round trip.
+
+End to end the round trip costs more than alone, and more the busier the machine: each limited
+request adds a sleep and two wake-ups (gateway -> Redis -> gateway), and on a 2-core host shared
+by several tenants each wake-up waits for a core. The extra CPU (gateway + Redis) stays near
+0.3-0.5 ms per request however loaded the host is; the extra latency does not. What would move it:
+a core that Redis does not share with the gateway's workers (a dedicated host or pinning); hiredis
+(not in the lock; with the one-string reply it would save only the remaining two readlines, a few
+microseconds); a Unix socket (measured above: a few microseconds). A per-worker allowance leased
+from Redis in batches would remove the round trip from most requests, but the limits would no
+longer be exact across instances, which issue 14 requires.
 """
 
 
