@@ -277,7 +277,8 @@ WHERE = """
 Per limited request the gateway makes exactly one Redis call (the table above counts them: the
 few above 1.0 are settlements that found no check within 5 ms to ride on and went alone, after
 the answer). That call, measured alone: a raw loopback round trip is ~0.04 ms (two wake-ups),
-the Lua script ~0.05 ms of Redis time (22 commands for the fully limited key, 6 for rpm only), the
+the Lua script ~0.05-0.1 ms of Redis time (22 commands for the fully limited key, 6 for rpm only:
+the difference between the two check rows is those 16 commands, a few microseconds each), the
 client side ~0.04 ms (packing from cached bytes, one `asyncio.timeout`, redis-py's connection and
 parser). Before this round the client side was ~0.1 ms more: redis-py's `execute_command` and
 pool (a lock and metric records on every get and release, all arguments re-encoded, a `wait_for`
