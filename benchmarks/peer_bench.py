@@ -121,8 +121,8 @@ class PeerBench:
             result = self.wrk(t, kind, c, self.duration)
             cpu = t.server.cpu_seconds() - cpu0
         except Exception as exc:  # wrk gave no result, a timeout, ...: reported, the run goes on
-            self.fail(t, kind, f"{kind} c{c}: {type(exc).__name__}: {exc}")
-            self._check_alive(t)
+            gone = t.server.exited() if isinstance(t.server, Peer) else ""  # the likelier cause, if so
+            self.fail(t, "process" if gone else kind, gone or f"{kind} c{c}: {type(exc).__name__}: {exc}")
             return
         self._check_alive(t)
         row = {"section": "peers", "target": t.name, "kind": kind, "concurrency": c, **result,
