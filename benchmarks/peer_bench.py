@@ -28,6 +28,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SCRATCH = RESULTS / "tmp"
 # The order of the tables: the limits first, then LLMG, then the other gateways.
 ORDER = ["direct", "haproxy", "llmg w1", "llmg w2", "portkey", "litellm"]
+SETTLE_WINDOW_S = 0.1  # a target is idle when it used less than SETTLE_IDLE_SHARE of a core
+SETTLE_IDLE_SHARE = 0.05  # over one window (what an idle event loop's timers cost is below that)
+SETTLE_MAX_S = 15.0
+LONG_RUN_S = 30.0  # the longest re-run of a cell whose first run finished too few requests
 
 
 class Target:
@@ -114,18 +118,52 @@ class PeerBench:
         if gone and not t.failed:
             self.fail(t, "process", gone)
 
+    @staticmethod
+    def settle(t: Target) -> float:
+        """Wait (up to SETTLE_MAX_S) until the target stops burning CPU; returns the seconds waited.
+
+        wrk closes its connections with requests still in flight when a run ends; a slow target
+        (LiteLLM at c64 takes seconds per request) goes on working on them. Without this, those
+        abandoned requests would eat into its own next measurement, or into the next target's.
+        """
+        start = time.monotonic()
+        last = t.server.cpu_seconds()
+        while time.monotonic() - start < SETTLE_MAX_S:
+            time.sleep(SETTLE_WINDOW_S)
+            now = t.server.cpu_seconds()
+            if now - last < SETTLE_WINDOW_S * SETTLE_IDLE_SHARE:
+                break
+            last = now
+        return time.monotonic() - start
+
+    def _run(self, t: Target, kind: str, c: int, duration: float) -> tuple[dict, float]:
+        self.wrk(t, kind, c, self.warmup)
+        self.settle(t)
+        cpu0 = t.server.cpu_seconds()
+        result = self.wrk(t, kind, c, duration)
+        cpu = t.server.cpu_seconds() - cpu0
+        self.settle(t)
+        return result, cpu
+
     def measure(self, t: Target, kind: str, c: int) -> None:
         try:
-            self.wrk(t, kind, c, self.warmup)
-            cpu0 = t.server.cpu_seconds()
-            result = self.wrk(t, kind, c, self.duration)
-            cpu = t.server.cpu_seconds() - cpu0
+            duration = self.duration
+            result, cpu = self._run(t, kind, c, duration)
+            if result["requests"] < 2 * c and not result["errors"]:
+                # Fewer answers than two per connection: the target's latency at c is about the
+                # length of the run, so a short run counts almost nothing it did. Measure again,
+                # long enough for that latency (its tail still times out at wrk's 10 s, as for all).
+                duration = min(LONG_RUN_S, max(4 * self.duration, 10.0))
+                _log(f"  {kind:6} c{c:<3} {t.name:8} only {result['requests']} answers in {self.duration:g} s: "
+                     f"again for {duration:g} s")
+                result, cpu = self._run(t, kind, c, duration)
         except Exception as exc:  # wrk gave no result, a timeout, ...: reported, the run goes on
             gone = t.server.exited() if isinstance(t.server, Peer) else ""  # the likelier cause, if so
             self.fail(t, "process" if gone else kind, gone or f"{kind} c{c}: {type(exc).__name__}: {exc}")
             return
         self._check_alive(t)
         row = {"section": "peers", "target": t.name, "kind": kind, "concurrency": c, **result,
+               "duration_s": duration,
                "cpu_s_per_1k": cpu / result["requests"] * 1000 if result["requests"] else None,
                "loadavg_1m": round(os.getloadavg()[0], 2)}
         self.rows.append(row)

@@ -127,7 +127,9 @@ def markdown(data: dict) -> str:
         f"commit {meta['git_commit']}. Machine: {meta['cores']} cores, {meta['cpu_model']}, Linux {meta['kernel']}; "
         f"load average {meta['loadavg_start'][0]:.2f} at start, {meta['loadavg_end'][0]:.2f} at end. "
         "Every target sits in front of the same nginx fake and is loaded by the same wrk script with the same "
-        "threads and durations, in turn, in one run. Absolute figures vary a lot between machines (and with the "
+        "threads and durations, in turn, in one run; a target gets a longer re-run (column s) of a cell where it "
+        "finished fewer than two answers per connection, and is left to finish abandoned requests before each "
+        "measurement. Absolute figures vary a lot between machines (and with the "
         "load of a shared one); compare the ratios.",
         f"Python {v['python']}, sanic {v.get('sanic')}, {v.get('wrk', 'wrk')}, {v.get('nginx', 'nginx')}.",
         "",
@@ -172,11 +174,12 @@ def markdown(data: dict) -> str:
             met += f" ({t['note']})"
         lines.append(f"| {t['target']} | {t['goal']} | {_f(t['measured'], 3)} | {met} |")
     lines += ["", "<details><summary>Every measurement</summary>", "",
-              "| kind | conc. | target | req/s | p50 | p90 | p99 | max | errors | CPU s / 1k req | load |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| kind | conc. | target | s | req/s | p50 | p90 | p99 | max | errors | CPU s / 1k req | load |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["section"] == "peers":
-            lines.append(f"| {r['kind']} | {r['concurrency']} | {r['target']} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} "
+            secs = r.get("duration_s", meta["duration_s"])
+            lines.append(f"| {r['kind']} | {r['concurrency']} | {r['target']} | {secs:g} | {r['rps']:,.0f} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} "
                          f"| {r['p99_ms']:.3f} | {r.get('max_ms', 0):.1f} | {r['errors']} | {_f(r.get('cpu_s_per_1k'), 3)} | {_f(r.get('loadavg_1m'))} |")
     lines += ["", "| SSE c1 | TTFC p50 | TTFC p99 | streams/s | errors |", "|---|---|---|---|---|"]
     for r in rows:

@@ -213,3 +213,21 @@ def test_a_peer_that_dies_mid_run_is_reported_with_its_reason(tmp_path) -> None:
     ratio = by["throughput per worker, plain c64: LLMG / haproxy"]
     assert ratio["measured"] is None and ratio["met"] is None and ratio["note"].startswith("haproxy failed: exited with -9")
     assert "| not computed (haproxy failed: exited with -9" in table
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None or not _have_nginx_fake(), reason="wrk or nginx+echo not installed")
+def test_a_target_slower_than_the_run_is_measured_long_enough() -> None:
+    """A target whose answers take longer than a quick run (LiteLLM at c64) is not reported as 0 req/s."""
+    from benchmarks.payloads import MODEL, UPSTREAM_KEY
+    from benchmarks.upstream import Upstream
+
+    slow = Upstream(peer_bench.free_port(), delay_ms=1500).start()  # each answer takes 1.5 s
+    args = argparse.Namespace(duration=1, quick=True, concurrency="2", workers="1", peer_names="haproxy", transport="hybrid")
+    bench = peer_bench.PeerBench(args)
+    try:
+        bench.measure(peer_bench.Target("direct", slow, MODEL, f"Bearer {UPSTREAM_KEY}"), "plain", 2)
+    finally:
+        slow.stop()
+    row = bench.rows[-1]
+    assert row["requests"] >= 8 and 1500 <= row["p50_ms"] < 2500, row  # main: 0 requests, 0 req/s
+    assert row["duration_s"] == 10 and row["errors"] == 0
