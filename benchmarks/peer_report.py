@@ -48,7 +48,11 @@ def targets(data: dict) -> list[dict]:
                 return f"{n} streams failed: {failures[n + ' streams'][:160]}"
             if any(r["target"] == n and r["section"] == "peers" and r["kind"] == kind and not r["requests"] for r in rows):
                 return f"{n} completed no request within a measurement"
-        return "not measured in this run"
+        present = {r["target"] for r in rows}
+        for n in names:
+            if n not in present:
+                return f"{n} not in this run"
+        return "a concurrency it needs was not in this run's --concurrency"
 
     rps = lambda t, k, c=64: _get(rows, t, k, c, "rps")  # noqa: E731
     ttfc = {t: _get(rows, t, "stream", 1, "ttfc_p50_ms", "peers-sse") for t in (LLMG, "haproxy", "direct")}

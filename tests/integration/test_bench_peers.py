@@ -213,6 +213,7 @@ def test_a_peer_that_dies_mid_run_is_reported_with_its_reason(tmp_path) -> None:
     ratio = by["throughput per worker, plain c64: LLMG / haproxy"]
     assert ratio["measured"] is None and ratio["met"] is None and ratio["note"].startswith("haproxy failed: exited with -9")
     assert "| not computed (haproxy failed: exited with -9" in table
+    assert by["overload, plain c256, 1 worker: p99 / p50"]["note"] == "llmg w1 not in this run"
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None or not _have_nginx_fake(), reason="wrk or nginx+echo not installed")
