@@ -337,8 +337,14 @@ def test_credentials_revoked_early_are_renewed_and_the_call_retried(start_gatewa
             answers = list(pool.map(lambda n: chat(gateway, f"c{n}"), range(8)))
         assert [a.status_code for a in answers] == [200] * 8, answers[0].text
         assert sts.events["webidentity_credentials"] == 4
+        # Embeddings (InvokeModel) go through the same renewal.
+        aws_creds_upstream.revoke(known, signing_keys(fake)[-1], how)
+        embedded = httpx.post(f"{gateway.url}/v1/embeddings", headers=gateway.auth, timeout=20,
+                              json={"model": "bedrock/amazon.titan-embed-text-v2:0", "input": "hello"})
+        assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) == 1024, embedded.text
+        assert sts.events["webidentity_credentials"] == 5
         output = gateway.output()
-        assert output.count("refused the cached AWS credentials") == 3, output  # one line per renewal, not per request
+        assert output.count("refused the cached AWS credentials") == 4, output  # one line per renewal, not per request
         assert "webidentity/Secret+" not in output and "session-token-" not in output and "service-account-token" not in output
     finally:
         sts.stop()
