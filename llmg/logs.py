@@ -58,8 +58,8 @@ class JsonFormatter(logging.Formatter):
         return _json.encode(fields).decode()
 
 
-def access_json(fields: dict[str, Any]) -> None:
-    """The json access line (llmg/observe builds the fields, one place), at info on llmg.access.
+def access_json(fields: Any) -> None:
+    """The json access line (llmg/observe builds it: an ``observe.access.AccessLine``), at info on llmg.access.
 
     Written straight to stderr (fd 2) in one write: going through logging.Logger.info (a record,
     the caller's frame, a formatter, a flush) cost more per request than the rest of metrics and

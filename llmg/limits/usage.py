@@ -1,4 +1,5 @@
-"""Token usage read from answers, for TPM: complete JSON bodies and OpenAI-format SSE streams.
+"""Token usage read from answers, for TPM and llmg/observe: complete JSON bodies and SSE streams
+(OpenAI chat chunks, Anthropic's message_start/message_delta, the Responses API's response.completed).
 
 Only the ``usage`` object is decoded (msgspec skips everything else without building it). Both
 OpenAI's names (prompt/completion/total_tokens) and Anthropic's (input/output_tokens) are read, so
@@ -63,20 +64,38 @@ class _WithUsage(msgspec.Struct):
 class _Chunk(msgspec.Struct):
     choices: list[msgspec.Raw] | None = None
     usage: _Usage | None = None
+    # Where the other streamed formats carry it: Anthropic's message_start (the input side; its
+    # message_delta has the output side at the top level), the Responses API's response.completed.
+    message: _WithUsage | None = None
+    response: _WithUsage | None = None
+
+
+def _merged(old: _Usage | None, new: _Usage) -> _Usage:
+    """A later usage object completes an earlier one: Anthropic's message_delta carries only the
+    output count, its message_start the input and cache counts. Fields the new one names win."""
+    if old is None:
+        return new
+    return _Usage(**{f: v if (v := getattr(new, f)) is not None else getattr(old, f) for f in _Usage.__struct_fields__})
 
 
 # Events end with a blank line; the SSE format allows LF, CRLF and CR line ends.
 _BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+_ENDS = (b"\n\n", b"\r\r")  # what a chunk of whole events ends with (CRLF's ends in \n\n too)
+# A usage object, as opposed to the `"usage":null` OpenAI puts in every chunk of a stream that
+# asked for usage: only events matching this are decoded.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 # A partial event longer than this is passed on unmetered instead of held back.
 _MAX_HELD = 1 << 20
 
 
-def _last_boundary(buffer: bytes) -> int:
-    """The index just past the last event end in ``buffer``, or -1."""
-    return max(
-        (at + len(mark) for mark in (b"\n\n", b"\r\n\r\n", b"\r\r") if (at := buffer.rfind(mark)) >= 0),
-        default=-1,
-    )
+def _last_boundary(buffer: bytes, start: int = 0) -> int:
+    """The index just past the last event end in ``buffer[start:]``, or -1."""
+    end = -1
+    for mark in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        at = buffer.rfind(mark, start)
+        if at >= 0 and at + len(mark) > end:
+            end = at + len(mark)
+    return end
 
 
 _body = msgspec.json.Decoder(_WithUsage)
@@ -116,22 +135,33 @@ class StreamMeter:
         self._buffer = b""
 
     def feed(self, data: bytes) -> bytes:
-        buffer = self._buffer + data if self._buffer else data
-        end = _last_boundary(buffer)
+        held = self._buffer
+        if held:
+            buffer = held + data
+            # ``held`` has no event end: only one reaching into the new bytes counts (a mark is
+            # at most 4 bytes, so it starts at most 3 bytes before them).
+            end = _last_boundary(buffer, max(0, len(held) - 3))
+        elif data.endswith(_ENDS):  # the usual chunk: whole events, nothing to search
+            buffer, end = data, len(data)
+        else:
+            buffer, end = data, _last_boundary(data)
         if end < 0:
             if len(buffer) > _MAX_HELD:  # no event end in sight: pass it on rather than hold it
                 self._buffer = b""
                 return buffer
             self._buffer = buffer
             return b""
-        complete, self._buffer = buffer[:end], buffer[end:]
-        if b'"usage"' not in complete:
+        if end == len(buffer):
+            complete, self._buffer = buffer, b""
+        else:
+            complete, self._buffer = buffer[:end], buffer[end:]
+        if b'"usage"' not in complete or _USAGE_OBJECT.search(complete) is None:
             return complete
         parts = _BOUNDARY.split(complete)  # event, separator, event, separator, ..., b""
         kept: list[bytes] = []
         for i in range(0, len(parts) - 1, 2):
             event, separator = parts[i], parts[i + 1]
-            if b'"usage"' in event and self._usage_only(event):
+            if _USAGE_OBJECT.search(event) is not None and self._usage_only(event):
                 continue
             kept.append(event + separator)
         return b"".join(kept)
@@ -141,13 +171,17 @@ class StreamMeter:
         data = b"\n".join(line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:"))
         try:
             chunk = _chunk.decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return False
-        if chunk.usage is None:
+        usage = chunk.usage
+        nested = chunk.message if chunk.message is not None else chunk.response
+        if usage is None and nested is not None:
+            usage = nested.usage
+        if usage is None:
             return False
-        self.tokens = chunk.usage.total()
-        self.usage = chunk.usage
-        return self.drop_usage_chunk and not chunk.choices
+        self.usage = _merged(self.usage, usage)
+        self.tokens = self.usage.total()
+        return self.drop_usage_chunk and chunk.usage is not None and not chunk.choices
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""

@@ -30,6 +30,7 @@ from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek:
 from ..limits.usage import StreamMeter, ask_for_usage, body_usage
 from ..request_id import request_id
 from ..runtime import current as current_runtime
+from .access import AccessLine, AccessLineWithBodies
 from .budget import Budgets
 from .pricing import Prices
 from .record import ObservedTransport, Rec, Watched, current, perf
@@ -176,34 +177,24 @@ class Observer:
                 elif logs.is_upstream_failure(error):
                     m.upstream_errors.labels(provider, error.code or error.type).inc()
         if self.json_log:
-            headers = response.headers if response is not None else None
-            fields: dict[str, Any] = {
-                "time": time.time(),
-                "request_id": request_id(request),
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "key": policy.name or None,
-                "provider": getattr(ctx, "provider", None),
-                "model": getattr(ctx, "model", None),
-                "deployment": headers.get("x-llmg-deployment") if headers is not None else getattr(ctx, "deployment", None),
-                "status": rec.status,
-                "latency_ms": round(elapsed * 1000, 3),
-                "upstream_ms": round(rec.upstream_s * 1000, 3) if rec.upstream_s else None,
-                "ttft_ms": round(rec.ttft * 1000, 3) if rec.ttft is not None else None,
-                "usage_source": "provider" if kinds is not None else "none",
-                "prompt_tokens": kinds[0] if kinds is not None else None,
-                "completion_tokens": kinds[1] if kinds is not None else None,
-                "cached_tokens": kinds[2] if kinds is not None else None,
-                "reasoning_tokens": kinds[3] if kinds is not None else None,
-                "cost_usd": cost,
-                "error_type": (error.code or error.type) if error is not None else None,
-            }
-            if self.log_bodies:
-                fields["request_body"] = (request.body or b"").decode("utf-8", "replace")
+            deployment = response.headers.get("x-llmg-deployment") if response is not None else getattr(ctx, "deployment", None)
+            upstream_s = rec.upstream_s
+            ttft = rec.ttft
+            line = (AccessLineWithBodies if self.log_bodies else AccessLine)(
+                time.time(), request_id(request), request.method, request.path, route, policy.name or None,
+                getattr(ctx, "provider", None), getattr(ctx, "model", None), deployment, rec.status,
+                round(elapsed * 1000, 3), round(upstream_s * 1000, 3) if upstream_s else None,
+                round(ttft * 1000, 3) if ttft is not None else None,
+                "provider" if kinds is not None else "none",
+                kinds[0] if kinds is not None else None, kinds[1] if kinds is not None else None,
+                kinds[2] if kinds is not None else None, kinds[3] if kinds is not None else None,
+                cost, (error.code or error.type) if error is not None else None,
+            )
+            if isinstance(line, AccessLineWithBodies):
+                line.request_body = (request.body or b"").decode("utf-8", "replace")
                 if response is not None:
-                    fields["response_body"] = (response.body or b"").decode("utf-8", "replace")
-            logs.access_json(fields)
+                    line.response_body = (response.body or b"").decode("utf-8", "replace")
+            logs.access_json(line)
         if rec.span is not None:
             self.tracer.end(rec.span, request, rec, kinds, error)
 
