@@ -155,7 +155,10 @@ class StreamMeter:
             complete, self._buffer = buffer, b""
         else:
             complete, self._buffer = buffer[:end], buffer[end:]
-        if b'"usage"' not in complete or _USAGE_OBJECT.search(complete) is None:
+        # Two C scans settle the usual chunk (no usage, or only OpenAI's "usage":null); the regex,
+        # slower, only looks at the rest.
+        seen = complete.count(b'"usage"')
+        if not seen or seen == complete.count(b'"usage":null') or _USAGE_OBJECT.search(complete) is None:
             return complete
         parts = _BOUNDARY.split(complete)  # event, separator, event, separator, ..., b""
         kept: list[bytes] = []
@@ -189,6 +192,7 @@ class StreamMeter:
 
 
 _encode = msgspec.json.Encoder().encode
+_ASK = b'{"stream_options":{"include_usage":true},'
 _decode = msgspec.json.decode
 
 
@@ -199,7 +203,14 @@ def ask_for_usage(request: Any, options: dict[str, Any] | None) -> StreamMeter:
     options = options or {}
     asked = options.get("include_usage") is True
     if not asked:
-        data = _decode(request.body)
-        data["stream_options"] = {**options, "include_usage": True}
-        request.body = _encode(data)
+        body: bytes = request.body
+        start = body.lstrip()
+        if b'"stream_options"' not in body and start.startswith(b"{"):
+            # No stream_options at all (the usual case): the member goes in front, so a prompt of
+            # any size is neither decoded nor re-encoded. The body holds "stream", so it is not {}.
+            request.body = _ASK + start[1:]
+        else:
+            data = _decode(body)
+            data["stream_options"] = {**options, "include_usage": True}
+            request.body = _encode(data)
     return StreamMeter(drop_usage_chunk=not asked)

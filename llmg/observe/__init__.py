@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -95,7 +96,7 @@ class Observer:
         rec.meter = meter
         inner = getattr(request.ctx, "wrap_stream", None)
 
-        def wrap(chunks: Any) -> Watched:
+        def wrap(chunks: Any) -> AsyncIterator[bytes]:
             source = inner(chunks) if inner is not None else chunks
             return Watched(source, rec, feed, lambda exc: self.finish(request, rec, error=exc))
 
