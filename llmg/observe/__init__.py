@@ -227,17 +227,27 @@ def install(app: App, config: Config) -> None:
         return
     observer = app.ctx.observer = Observer(config)
 
-    @app.on_request(priority=-100)  # type: ignore[call-arg]  # after auth's limits middleware: its meter, if any, is read
-    async def observe_request(request: Request) -> None:
-        observer.on_request(request)
-        if observer.budgets is not None:
+    # Plain functions where nothing is awaited: Sanic calls a middleware and awaits only what is
+    # awaitable, so no coroutine is made per request.
+    # priority -100: after auth's limits middleware, whose meter (if any) is read.
+    checked = observer.budgets
+    if checked is None:
+        app.on_request(observer.on_request, priority=-100)
+    else:
+        @app.on_request(priority=-100)  # type: ignore[call-arg]
+        async def observe_request(request: Request) -> None:
+            observer.on_request(request)
             name = getattr(request.ctx, "key", PLAIN).name
             if name and request.method == "POST":
-                await observer.budgets.check(name)  # 429 insufficient_quota once the budget is spent
+                await checked.check(name)  # 429 insufficient_quota once the budget is spent
 
-    @app.on_response(priority=-500)  # after the others have set their headers and settled
-    async def observe_response(request: Request, response: HTTPResponse) -> None:
-        observer.on_response(request, response)
+    app.on_response(observer.on_response, priority=-500)  # after the others have set their headers and settled
+
+    if observer.json_log:
+
+        @app.before_server_stop
+        async def flush_access_lines(app: App) -> None:
+            logs.flush_access()
 
     budgets = observer.budgets
     if budgets is not None:
