@@ -167,7 +167,10 @@ class StreamMeter:
             if _USAGE_OBJECT.search(event) is not None and self._usage_only(event):
                 continue
             kept.append(event + separator)
-        return b"".join(kept)
+        out = b"".join(kept)
+        # A bytes subclass marks a chunk for its sender (inbound.sse.Last: the stream's last
+        # events, written with the end of the body): it stays marked.
+        return data.__class__(out) if data.__class__ is not bytes and out and data is complete else out
 
     def _usage_only(self, event: bytes) -> bool:
         """Record the event's usage; True if it is the usage-only chunk and should be dropped."""
@@ -184,7 +187,9 @@ class StreamMeter:
             return False
         self.usage = _merged(self.usage, usage)
         self.tokens = self.usage.total()
-        return self.drop_usage_chunk and chunk.usage is not None and not chunk.choices
+        # Only OpenAI's usage-only chunk ("choices": [] beside the usage) is ours to drop; an
+        # Anthropic message_delta has a top-level usage too, but no choices at all.
+        return self.drop_usage_chunk and chunk.usage is not None and chunk.choices is not None and not chunk.choices
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
@@ -192,6 +197,8 @@ class StreamMeter:
 
 
 _encode = msgspec.json.Encoder().encode
+# Routes whose streamed body takes OpenAI's stream_options.include_usage.
+_USAGE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})
 _ASK = b'{"stream_options":{"include_usage":true},'
 _decode = msgspec.json.decode
 
@@ -200,6 +207,8 @@ def ask_for_usage(request: Any, options: dict[str, Any] | None) -> StreamMeter:
     """A meter for a streamed request's answer. The upstream sends usage only when asked
     (``stream_options.include_usage``): ask for it, and drop the extra chunk on the way out when
     the client did not ask itself. Used by the limits gate (TPM) and llmg/observe (usage, cost)."""
+    if request.path not in _USAGE_ROUTES:  # Anthropic's and the Responses API's streams always carry usage
+        return StreamMeter(drop_usage_chunk=False)
     options = options or {}
     asked = options.get("include_usage") is True
     if not asked:

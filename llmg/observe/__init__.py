@@ -30,6 +30,7 @@ from ..keys import PLAIN
 from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek: one decoder
 from ..limits.usage import StreamMeter, ask_for_usage, body_usage
 from ..request_id import request_id
+from ..routing.attempts import DEPLOYMENT_HEADER
 from ..runtime import current as current_runtime
 from .access import AccessLine, AccessLineWithBodies
 from .budget import Budgets
@@ -39,8 +40,6 @@ from .record import ObservedTransport, Rec, Watched, current, perf
 __all__ = ["Observer", "install", "wanted", "wrap_transport"]
 
 _SSE = "text/event-stream"
-# Routes whose streamed body takes OpenAI's stream_options.include_usage.
-_USAGE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 def wanted(config: Config) -> bool:
@@ -91,8 +90,7 @@ class Observer:
             peek = _peek(body)
             if peek is None or not peek.stream:
                 return
-            meter = feed = (ask_for_usage(request, peek.stream_options) if request.path in _USAGE_ROUTES
-                            else StreamMeter(drop_usage_chunk=False))
+            meter = feed = ask_for_usage(request, peek.stream_options)
         rec.meter = meter
         inner = getattr(request.ctx, "wrap_stream", None)
 
@@ -114,7 +112,10 @@ class Observer:
             return
         content_type = response.content_type
         if response.status < 400 and content_type and content_type.startswith(_SSE):
-            return  # finished when the stream ends (record.Watched)
+            # Finished when the stream ends (record.Watched), without the response: keep which
+            # deployment of a routing group serves it, for its price and its access line.
+            rec.deployment = response.headers.get(DEPLOYMENT_HEADER)
+            return
         if response.status < 400:
             rec.usage = body_usage(response.body or b"")
         self.finish(request, rec, response)
@@ -138,9 +139,10 @@ class Observer:
         cost: float | None = None
         if kinds is not None:
             price = self.prices.get(model)
-            if price is None and response is not None:  # a routing group: the deployment that answered
-                served = response.headers.get("x-llmg-deployment")
-                price = self.prices.get(served) if served else None
+            if price is None:  # a routing group: priced by the deployment that answered
+                served = response.headers.get(DEPLOYMENT_HEADER) if response is not None else rec.deployment
+                if served:
+                    price = self.prices.get(_served_model(request, model, served))
             if price is not None:
                 cost = price.cost(kinds[0], kinds[1], kinds[2])
         if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
@@ -178,7 +180,7 @@ class Observer:
                 elif logs.is_upstream_failure(error):
                     m.upstream_errors.labels(provider, error.code or error.type).inc()
         if self.json_log:
-            deployment = response.headers.get("x-llmg-deployment") if response is not None else getattr(ctx, "deployment", None)
+            deployment = response.headers.get(DEPLOYMENT_HEADER) if response is not None else rec.deployment
             upstream_s = rec.upstream_s
             ttft = rec.ttft
             line = (AccessLineWithBodies if self.log_bodies else AccessLine)(
@@ -207,6 +209,17 @@ class Observer:
             self.metrics.observe_breakers(groups)
         body, content_type = self.metrics.exposition()
         return HTTPResponse(body, content_type=content_type)
+
+
+def _served_model(request: Request, group: str, label: str) -> str:
+    """The "provider/model" of the deployment of ``group`` (or of its fallbacks) whose
+    x-llmg-deployment label is ``label`` (a deployment's ``name`` when it has one)."""
+    found = current_runtime(request).resolver.groups.get(group)
+    for target in found.chain if found is not None else ():
+        for dep in target.deployments:
+            if dep.label == label:
+                return dep.full
+    return label
 
 
 def _peek(body: bytes) -> Any:

@@ -19,7 +19,7 @@ perf = time.perf_counter
 
 
 class Rec:
-    __slots__ = ("start", "upstream_s", "ttft", "usage", "status", "done", "counted", "meter", "span")
+    __slots__ = ("start", "upstream_s", "ttft", "usage", "status", "done", "counted", "meter", "span", "deployment")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -31,6 +31,7 @@ class Rec:
         self.counted = False  # in llmg_in_flight_requests
         self.meter: StreamMeter | None = None  # a stream's meter (ours or the limits gate's)
         self.span: Any = None  # the request's OpenTelemetry span, when tracing is on
+        self.deployment: str | None = None  # a routed stream's x-llmg-deployment
 
 
 current: ContextVar[Rec | None] = ContextVar("llmg_observe_rec", default=None)
