@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import msgspec
@@ -143,6 +144,79 @@ def report(results: dict, rounds: int, duration: float, concurrency: int, upstre
     return "\n".join(out) + "\n"
 
 
+# Frames that are metrics and logging: a sample counts as theirs when the innermost llmg frame
+# of its stack is one of these (library code they call, msgspec or prometheus-client, included).
+_OBSERVE_FRAMES = ("llmg/observe/", "llmg/limits/usage.py", "access_json (llmg/logs.py", "_write (llmg/logs.py",
+                   "flush_access (llmg/logs.py")
+_MIDDLEWARE = ("_run_request_middleware", "_run_response_middleware")
+
+
+def _attribute(raw: Path) -> tuple[int, float, float, list[tuple[str, float]]]:
+    """(samples, observe share, Sanic middleware-runner share, top observe frames) of a py-spy raw file."""
+    total = observe = runner = 0
+    frames: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        for frame in reversed(stack.split(";")):
+            if "(llmg/" in frame:
+                if any(mark in frame for mark in _OBSERVE_FRAMES):
+                    observe += n
+                    frames[frame] = frames.get(frame, 0) + n
+                break
+            if any(mark in frame for mark in _MIDDLEWARE):  # Sanic running a middleware: ours are 2 of them
+                runner += n
+                break
+    top = sorted(frames.items(), key=lambda kv: -kv[1])[:12]
+    return total, observe / max(1, total), runner / max(1, total), [(f, n / max(1, total)) for f, n in top]
+
+
+def profile_on(duration: float, concurrency: int, upstream: str) -> str:
+    """py-spy on the "on" gateway's worker under load: the share of its CPU samples spent in metrics
+    and logging. Unlike req/s, a share inside one process is not moved by the machine's other load."""
+    from benchmarks import profile
+
+    nginx = Upstream(free_port()).start() if upstream == "nginx" else None
+    on = ON if nginx is None else ON.replace("[providers.mock]", _nginx_provider(nginx.url))
+    plain_body, stream_body = BODIES[upstream]
+    out = [f"## Profile of the \"on\" gateway ({upstream})", "",
+           f"`python -m benchmarks.observe --profile --upstream {upstream} --duration {duration}`: py-spy at 250 Hz on "
+           "its worker; a sample is metrics-and-logging when the innermost llmg frame of its stack is in llmg/observe/, "
+           "llmg/limits/usage.py or the access-line writer. Cost = share / (1 - share): what the same work costs "
+           "without them.", "",
+           "| requests | samples | metrics + logging | Sanic middleware runner | cost |", "|---|---|---|---|---|"]
+    details: list[str] = []
+    gw = GatewayProcess(on).start()
+    try:
+        url = f"{gw.url}/v1/chat/completions"
+        measure_plain(url, plain_body, f"Bearer {gw.token}", concurrency, 0.5)
+        pid = procstat.tree(gw.proc.pid)[-1]
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in ("plain", "stream"):
+                raw = Path(tmp) / f"{kind}.raw"
+                spy = profile.start(pid, duration, raw)
+                if spy is None:
+                    return "py-spy not installed (bench extra)\n"
+                if kind == "plain":
+                    measure_plain(url, plain_body, f"Bearer {gw.token}", concurrency, duration + 0.5)
+                else:
+                    measure(url, stream_body, f"Bearer {gw.token}", concurrency, duration + 0.5)
+                spy.wait()
+                total, share, runner, top = _attribute(raw)
+                cost = (share + runner) / max(1e-9, 1 - share - runner) * 100
+                out.append(f"| {kind} | {total} | {share:.1%} | {runner:.1%} | +{cost:.1f}% |")
+                details += ["", f"{kind}, top metrics-and-logging frames (share of all samples):", ""]
+                details += [f"- `{frame}` {v:.1%}" for frame, v in top]
+    finally:
+        gw.stop()
+        if nginx is not None:
+            nginx.stop()
+    return "\n".join(out + details) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
@@ -152,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=("metrics", "log"), help="turn on only one of the two")
     p.add_argument("--upstream", choices=("nginx", "mock", "both"), default="both",
                    help="nginx: the ./dev bench upstream over HTTP; mock: the in-process mock provider")
+    p.add_argument("--profile", action="store_true", help="also py-spy the on gateway: the share of its CPU that is ours")
     args = p.parse_args(argv)
     on = ON
     if args.only == "metrics":
@@ -162,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     for upstream in (("nginx", "mock") if args.upstream == "both" else (args.upstream,)):
         text += report(run(args.rounds, args.duration, args.concurrency, on, upstream), args.rounds, args.duration,
                        args.concurrency, upstream) + "\n"
+        if args.profile:
+            text += profile_on(max(3.0, args.duration * 3), args.concurrency, upstream) + "\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)
