@@ -101,11 +101,12 @@ def access_json(line: Any) -> None:
     _lines.append(10)  # \n
     if len(_lines) > PIPE_BUF:  # the write it would take is too long: what was there goes first
         if before:
-            _write(memoryview(_lines)[:before])
+            with memoryview(_lines) as view:  # released before the bytearray is resized
+                _write(view[:before])
             del _lines[:before]
-        if len(_lines) > PIPE_BUF // 2:
+        if len(_lines) > PIPE_BUF // 2:  # a long line (log_bodies) goes alone, at once
             flush_access()
-        return
+            return
     if _flush_timer is None:
         try:
             _flush_timer = asyncio.get_running_loop().call_later(ACCESS_FLUSH_S, flush_access)
