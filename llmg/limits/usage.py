@@ -104,7 +104,7 @@ _chunk = msgspec.json.Decoder(_Chunk)
 
 def body_usage(body: bytes) -> _Usage | None:
     """The usage object of a complete answer; None if it carries none."""
-    if b'"usage"' not in body:
+    if body.find(b'"usage"') < 0:  # find, not `in` (which builds and drops a TypeError first)
         return None
     try:
         return _body.decode(body).usage
@@ -214,7 +214,7 @@ def ask_for_usage(request: Any, options: dict[str, Any] | None) -> StreamMeter:
     if not asked:
         body: bytes = request.body
         start = body.lstrip()
-        if b'"stream_options"' not in body and start.startswith(b"{"):
+        if body.find(b'"stream_options"') < 0 and start.startswith(b"{"):
             # No stream_options at all (the usual case): the member goes in front, so a prompt of
             # any size is neither decoded nor re-encoded. The body holds "stream", so it is not {}.
             request.body = _ASK + start[1:]

@@ -81,7 +81,9 @@ class Observer:
         if request.method != "POST":
             return
         body = request.body
-        if not body or b'"stream"' not in body:
+        # find, not `in`: bytes.__contains__ first tries the argument as an int and builds (then
+        # drops) a TypeError, about 1 µs per test on CPython 3.11 (see benchmarks/results/observe.md).
+        if not body or body.find(b'"stream"') < 0:
             return
         ticket = getattr(request.ctx, "limit_ticket", None)
         meter = ticket.meter if ticket is not None else None
