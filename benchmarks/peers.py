@@ -25,13 +25,22 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 
 from . import procstat
 from .payloads import MODEL, UPSTREAM_KEY, request_body
 
 PEERS_HOME = Path(os.environ.get("LLMG_BENCH_PEERS_HOME", "/tmp/llmg-bench-peers"))
 LITELLM_SPEC = "litellm[proxy]==1.106.12"  # newer proxy extras do not resolve on Python 3.11 here
-PORTKEY_PACKAGE = "@portkey-ai/gateway"
+PORTKEY_VERSION = "1.15.2"
+PORTKEY_PACKAGE = f"@portkey-ai/gateway@{PORTKEY_VERSION}"
+# Portkey's own package-lock.json at v1.15.2 (what its Docker image runs) pins these. A bare
+# ``npm install`` of the package ignores that lock and takes the newest @hono/node-server 1.x
+# (1.19.19 in 2026-11), whose lightweight Response keeps the upstream fetch Response's immutable
+# headers; Portkey's ResponseService.updateHeaders then throws "TypeError: immutable" on every
+# streamed answer (HTTP 500 "Something went wrong"; Portkey-AI/gateway#1389). npm ``overrides``
+# in our install prefix restore the versions Portkey ships with.
+PORTKEY_PINS = {"@hono/node-server": "1.13.5", "hono": "4.9.7"}
 CHAT = "/v1/chat/completions"
 SSE = "text/event-stream"
 
@@ -56,12 +65,17 @@ class Peer:
     headers: dict[str, str] = {}
     stream_headers: dict[str, str] = {}  # added to streamed requests only
     start_timeout = 90.0
+    # Requests sent once it is up and before anything is measured, so that lazy imports, first
+    # connections and caches (LiteLLM imports modules on its first requests) are not measured.
+    warmup_requests = 100
+    warmup_max_s = 20.0
 
     def __init__(self, home: Path = PEERS_HOME) -> None:
         self.home = home
         self.version = "unknown"
         self.proc: subprocess.Popen | None = None
         self.stream_error = ""  # set by start() when plain requests work and streamed ones do not
+        self.warmed_up = 0
 
     # --- to override --------------------------------------------------------------------------
 
@@ -94,6 +108,7 @@ class Peer:
                 # Up. A peer that answers plain requests but not streams is measured for plain
                 # ones; its stream failure is kept as the reason for the missing stream rows.
                 self.stream_error = self.probe(stream=True)
+                self.warm_up()
                 return self
             time.sleep(0.25)
         self.stop()
@@ -111,6 +126,31 @@ class Peer:
         if r.status_code != 200 or (b"[DONE]" if stream else b"benchmark") not in r.content:
             return f"{'streamed' if stream else 'plain'} request: HTTP {r.status_code} {r.text[:200]}"
         return ""
+
+    def warm_up(self) -> int:
+        """Plain (and, if they work, streamed) requests on one keep-alive connection; returns how many."""
+        hdrs = {"authorization": self.auth, "content-type": "application/json", **self.headers}
+        kinds = [(hdrs, request_body(self.model, False))]
+        if not self.stream_error:
+            kinds.append(({**hdrs, "accept": SSE, **self.stream_headers}, request_body(self.model, True)))
+        deadline = time.monotonic() + self.warmup_max_s
+        sent = 0
+        with httpx.Client(timeout=10) as client:
+            while sent < self.warmup_requests and time.monotonic() < deadline:
+                h, body = kinds[sent % len(kinds)]
+                try:
+                    client.post(self.url + CHAT, headers=h, content=body).read()
+                except httpx.HTTPError:
+                    pass  # the measurement reports errors; a warm-up only has to have happened
+                sent += 1
+        self.warmed_up = sent
+        return sent
+
+    def exited(self) -> str:
+        """'' while the peer runs, else how it ended (with its log's tail)."""
+        if self.proc is None or self.proc.poll() is None:
+            return ""
+        return f"exited with {self.proc.returncode} during the run: {_tail(self.log_path)}"
 
     def pids(self) -> list[int]:
         return procstat.tree(self.proc.pid) if self.proc else []
@@ -232,7 +272,30 @@ class LiteLLM(Peer):
 
     def command(self, port: int, upstream_url: str, workdir: Path) -> tuple[list[str], dict[str, str]]:
         conf = workdir / "litellm.yaml"
-        conf.write_text(f"""
+        conf.write_text(litellm_config(upstream_url))
+        env = {
+            "LITELLM_MODE": "PRODUCTION",  # its production mode: no .env loading, no dev defaults
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+            "DISABLE_SCHEMA_UPDATE": "True",
+            "LITELLM_MASTER_KEY": self.master_key,
+        }
+        # --num_workers 1: the same one worker as "llmg w1"; uvicorn on uvloop is its default on Linux.
+        argv = [str(self.venv / "bin" / "litellm"), "--config", str(conf), "--host", "127.0.0.1",
+                "--port", str(port), "--num_workers", "1"]
+        return argv, env
+
+
+def litellm_config(upstream_url: str) -> str:
+    """LiteLLM's config as its "Production Best Practices" page has it, minus what needs a database.
+
+    No ``database_url``: no virtual keys, spend or error logs to write (the master key authorizes,
+    as LLMG's static token does). Every logging, alerting and cost-tracking hook that runs per
+    request and is not needed to proxy is switched off; the one deployment points straight at the
+    fake with ``api_base``, so the router has nothing to choose.
+    """
+    return f"""
 model_list:
   - model_name: {MODEL}
     litellm_params:
@@ -241,20 +304,26 @@ model_list:
       api_key: {UPSTREAM_KEY}
 litellm_settings:
   telemetry: false
+  set_verbose: false
+  json_logs: false
+  request_timeout: 600
+  callbacks: []
+  success_callback: []
+  failure_callback: []
+  turn_off_message_logging: true
+  disable_end_user_cost_tracking: true
+  disable_add_transform_inline_image_block: true
+  # The fake picks a stream by a header (LiteLLM's OpenAI client sends Accept: application/json).
   forward_client_headers_to_llm_api: true
 general_settings:
+  disable_spend_logs: true
+  disable_error_logs: true
+  disable_adding_master_key_hash_to_db: true
+  disable_reset_budget: true
+  proxy_batch_write_at: 60
+  allow_requests_on_db_unavailable: true
   forward_client_headers_to_llm_api: true
-""")
-        env = {
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
-            "LITELLM_LOG": "ERROR",
-            "LITELLM_TELEMETRY": "False",
-            "DISABLE_SCHEMA_UPDATE": "True",
-            "LITELLM_MASTER_KEY": self.master_key,
-        }
-        argv = [str(self.venv / "bin" / "litellm"), "--config", str(conf), "--host", "127.0.0.1",
-                "--port", str(port), "--num_workers", "1"]
-        return argv, env
+"""
 
 
 # --- Portkey --------------------------------------------------------------------------------------
@@ -288,17 +357,34 @@ class Portkey(Peer):
         if node is None or npm is None:
             raise PeerUnavailable("node/npm not installed (Debian: apt-get install nodejs npm)")
         server = self.package_dir / "build" / "start-server.js"
-        if not server.exists():
+        if not server.exists() or self.installed_versions() != self.wanted_versions():
+            # An install from before the pins (or of another version) is redone, not reused.
             self.prefix.mkdir(parents=True, exist_ok=True)
             log = self.home / "npm-portkey.log"
-            if not (self.prefix / "package.json").exists():
-                (self.prefix / "package.json").write_text('{"name": "llmg-bench-portkey", "private": true}\n')
-            _run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(self.prefix), PORTKEY_PACKAGE], log, 900)
+            manifest = {"name": "llmg-bench-portkey", "private": True,
+                        "dependencies": {"@portkey-ai/gateway": PORTKEY_VERSION}, "overrides": PORTKEY_PINS}
+            (self.prefix / "package.json").write_bytes(msgspec.json.encode(manifest) + b"\n")
+            _run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(self.prefix)], log, 900)
         if not server.exists():
             raise PeerUnavailable(f"npm installed no {server}")
-        import msgspec
+        got = self.installed_versions()
+        if got != self.wanted_versions():
+            raise PeerUnavailable(f"npm installed {got}, wanted {self.wanted_versions()}")
+        return got["@portkey-ai/gateway"]
 
-        return msgspec.json.decode((self.package_dir / "package.json").read_bytes()).get("version", "unknown")
+    @staticmethod
+    def wanted_versions() -> dict[str, str]:
+        return {"@portkey-ai/gateway": PORTKEY_VERSION, **PORTKEY_PINS}
+
+    def installed_versions(self) -> dict[str, str]:
+        out = {}
+        for name in self.wanted_versions():
+            try:
+                manifest = msgspec.json.decode((self.prefix / "node_modules" / name / "package.json").read_bytes())
+            except (OSError, msgspec.DecodeError):
+                manifest = {}
+            out[name] = manifest.get("version", "missing")
+        return out
 
     def start(self, port: int, upstream_url: str) -> Peer:
         # Portkey calls the provider named in the request's headers at the host given there.

@@ -10,6 +10,8 @@ fields that only its own logging config provides, so with ours it printed blank 
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
 import sys
@@ -58,18 +60,61 @@ class JsonFormatter(logging.Formatter):
         return _json.encode(fields).decode()
 
 
-def access_json(fields: dict[str, Any]) -> None:
-    """The json access line (llmg/observe builds the fields, one place), at info on llmg.access.
+# Access lines are gathered and written together: one os.write per line was the largest single
+# cost of the json access log (benchmarks/observe.py). A write never exceeds PIPE_BUF when it can
+# help it, so workers sharing one pipe never interleave inside a line; a line waits at most
+# ACCESS_FLUSH_S (and is written at worker stop and at exit).
+PIPE_BUF = 4096
+ACCESS_FLUSH_S = 0.05
+_lines = bytearray()
+_flush_timer: asyncio.TimerHandle | None = None
 
-    Written straight to stderr (fd 2) in one write: going through logging.Logger.info (a record,
-    the caller's frame, a formatter, a flush) cost more per request than the rest of metrics and
-    the line together (benchmarks/observe.py). One os.write per line keeps workers' lines whole
-    (writes up to PIPE_BUF are atomic on a pipe; O_APPEND files likewise)."""
-    if access.isEnabledFor(logging.INFO):
+
+def _write(data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(2, view):]
+    except OSError:  # stderr closed or full: never fail a request over its log lines
+        pass
+
+
+def flush_access() -> None:
+    global _flush_timer
+    if _flush_timer is not None:
+        _flush_timer.cancel()
+        _flush_timer = None
+    if _lines:
+        _write(_lines)
+        _lines.clear()
+
+
+def access_json(line: Any) -> None:
+    """The json access line (llmg/observe builds it: an ``observe.access.AccessLine``), at info
+    on llmg.access. Not through logging.Logger.info (a record, the caller's frame, a formatter, a
+    flush cost more per request than the rest of metrics and the line together)."""
+    global _flush_timer
+    if not access.isEnabledFor(logging.INFO):
+        return
+    before = len(_lines)
+    _json.encode_into(line, _lines, -1)
+    _lines.append(10)  # \n
+    if len(_lines) > PIPE_BUF:  # the write it would take is too long: what was there goes first
+        if before:
+            with memoryview(_lines) as view:  # released before the bytearray is resized
+                _write(view[:before])
+            del _lines[:before]
+        if len(_lines) > PIPE_BUF // 2:  # a long line (log_bodies) goes alone, at once
+            flush_access()
+            return
+    if _flush_timer is None:
         try:
-            os.write(2, _json.encode(fields) + b"\n")
-        except OSError:  # stderr closed or full: never fail a request over its log line
-            pass
+            _flush_timer = asyncio.get_running_loop().call_later(ACCESS_FLUSH_S, flush_access)
+        except RuntimeError:  # no loop (a script, a test calling in directly): now
+            flush_access()
+
+
+atexit.register(flush_access)
 # --- end observe ---
 
 

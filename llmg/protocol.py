@@ -10,6 +10,7 @@ body) is in, whatever the pace.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from time import monotonic
 from typing import Any
 
@@ -17,15 +18,28 @@ from sanic.exceptions import RequestTimeout
 from sanic.http import Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
+from .accept import Acceptor
+
 
 class GatewayHttpProtocol(HttpProtocol):
     __slots__ = ("_request_started",)
     # The server's set of open connections (one server per worker process), for cut_waiting().
     live: set[Any] | None = None
+    # A single-worker server drains its listen queue itself (llmg.accept: uvloop takes one per turn).
+    acceptor: Acceptor | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        acceptor = GatewayHttpProtocol.acceptor
+        if acceptor is not None and acceptor.factory is None:
+            acceptor.factory = partial(type(self), **kwargs)  # what Sanic's server builds each connection with
 
     def connection_made(self, transport: Any) -> None:
         GatewayHttpProtocol.live = self.connections
         super().connection_made(transport)  # type: ignore[no-untyped-call]
+        acceptor = GatewayHttpProtocol.acceptor
+        if acceptor is not None:
+            acceptor.drain(self.loop)
 
     def data_received(self, data: bytes) -> None:
         http = getattr(self, "_http", None)  # not set yet for bytes that arrive with the connection

@@ -79,10 +79,15 @@ def _run(args: argparse.Namespace, loaded: LoadedConfig, plan: registry.Plan, ru
 
     server = loaded.config.server
     if server.workers == 1:
+        from ..accept import Acceptor, listening_socket
         from ..app import create_app
+        from ..protocol import GatewayHttpProtocol
 
         app = create_app(loaded, plan, name="llmg")
-        app.run(single_process=True, **run_options)
+        # The worker owns its listening socket, so that it can take a burst of connections at once.
+        sock = listening_socket(server.host, server.port, server.backlog)
+        GatewayHttpProtocol.acceptor = Acceptor(sock)
+        app.run(single_process=True, sock=sock, **run_options)
         return 0
     if loaded.config.metrics.enabled:  # --- observe: every worker writes its metrics where a scrape sums them
         from ..observe.metrics import prepare_multiprocess

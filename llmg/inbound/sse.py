@@ -30,6 +30,11 @@ def named_event(name: str, payload: object) -> bytes:
 
 
 async def send_events(request: Request, events: AsyncIterator[bytes], on_error: Callable[[GatewayError], bytes]) -> None:
+    # The per-request filter send_stream applies too: llmg/observe reads usage and TTFT through it
+    # and finishes the request (metrics, access line) when the body ends.
+    wrap = getattr(request.ctx, "wrap_stream", None)
+    if wrap is not None:
+        events = wrap(events)
     response = await request.respond(content_type="text/event-stream", headers=_HEADERS)
     assert response is not None
     ended = False

@@ -1,4 +1,5 @@
-"""Token usage read from answers, for TPM: complete JSON bodies and OpenAI-format SSE streams.
+"""Token usage read from answers, for TPM and llmg/observe: complete JSON bodies and SSE streams
+(OpenAI chat chunks, Anthropic's message_start/message_delta, the Responses API's response.completed).
 
 Only the ``usage`` object is decoded (msgspec skips everything else without building it). Both
 OpenAI's names (prompt/completion/total_tokens) and Anthropic's (input/output_tokens) are read, so
@@ -63,20 +64,38 @@ class _WithUsage(msgspec.Struct):
 class _Chunk(msgspec.Struct):
     choices: list[msgspec.Raw] | None = None
     usage: _Usage | None = None
+    # Where the other streamed formats carry it: Anthropic's message_start (the input side; its
+    # message_delta has the output side at the top level), the Responses API's response.completed.
+    message: _WithUsage | None = None
+    response: _WithUsage | None = None
+
+
+def _merged(old: _Usage | None, new: _Usage) -> _Usage:
+    """A later usage object completes an earlier one: Anthropic's message_delta carries only the
+    output count, its message_start the input and cache counts. Fields the new one names win."""
+    if old is None:
+        return new
+    return _Usage(**{f: v if (v := getattr(new, f)) is not None else getattr(old, f) for f in _Usage.__struct_fields__})
 
 
 # Events end with a blank line; the SSE format allows LF, CRLF and CR line ends.
 _BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+_ENDS = (b"\n\n", b"\r\r")  # what a chunk of whole events ends with (CRLF's ends in \n\n too)
+# A usage object, as opposed to the `"usage":null` OpenAI puts in every chunk of a stream that
+# asked for usage: only events matching this are decoded.
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 # A partial event longer than this is passed on unmetered instead of held back.
 _MAX_HELD = 1 << 20
 
 
-def _last_boundary(buffer: bytes) -> int:
-    """The index just past the last event end in ``buffer``, or -1."""
-    return max(
-        (at + len(mark) for mark in (b"\n\n", b"\r\n\r\n", b"\r\r") if (at := buffer.rfind(mark)) >= 0),
-        default=-1,
-    )
+def _last_boundary(buffer: bytes, start: int = 0) -> int:
+    """The index just past the last event end in ``buffer[start:]``, or -1."""
+    end = -1
+    for mark in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        at = buffer.rfind(mark, start)
+        if at >= 0 and at + len(mark) > end:
+            end = at + len(mark)
+    return end
 
 
 _body = msgspec.json.Decoder(_WithUsage)
@@ -85,7 +104,7 @@ _chunk = msgspec.json.Decoder(_Chunk)
 
 def body_usage(body: bytes) -> _Usage | None:
     """The usage object of a complete answer; None if it carries none."""
-    if b'"usage"' not in body:
+    if body.find(b'"usage"') < 0:  # find, not `in` (which builds and drops a TypeError first)
         return None
     try:
         return _body.decode(body).usage
@@ -116,38 +135,61 @@ class StreamMeter:
         self._buffer = b""
 
     def feed(self, data: bytes) -> bytes:
-        buffer = self._buffer + data if self._buffer else data
-        end = _last_boundary(buffer)
+        held = self._buffer
+        if held:
+            buffer = held + data
+            # ``held`` has no event end: only one reaching into the new bytes counts (a mark is
+            # at most 4 bytes, so it starts at most 3 bytes before them).
+            end = _last_boundary(buffer, max(0, len(held) - 3))
+        elif data.endswith(_ENDS):  # the usual chunk: whole events, nothing to search
+            buffer, end = data, len(data)
+        else:
+            buffer, end = data, _last_boundary(data)
         if end < 0:
             if len(buffer) > _MAX_HELD:  # no event end in sight: pass it on rather than hold it
                 self._buffer = b""
                 return buffer
             self._buffer = buffer
             return b""
-        complete, self._buffer = buffer[:end], buffer[end:]
-        if b'"usage"' not in complete:
+        if end == len(buffer):
+            complete, self._buffer = buffer, b""
+        else:
+            complete, self._buffer = buffer[:end], buffer[end:]
+        # Two C scans settle the usual chunk (no usage, or only OpenAI's "usage":null); the regex,
+        # slower, only looks at the rest.
+        seen = complete.count(b'"usage"')
+        if not seen or seen == complete.count(b'"usage":null') or _USAGE_OBJECT.search(complete) is None:
             return complete
         parts = _BOUNDARY.split(complete)  # event, separator, event, separator, ..., b""
         kept: list[bytes] = []
         for i in range(0, len(parts) - 1, 2):
             event, separator = parts[i], parts[i + 1]
-            if b'"usage"' in event and self._usage_only(event):
+            if _USAGE_OBJECT.search(event) is not None and self._usage_only(event):
                 continue
             kept.append(event + separator)
-        return b"".join(kept)
+        out = b"".join(kept)
+        # A bytes subclass marks a chunk for its sender (inbound.sse.Last: the stream's last
+        # events, written with the end of the body): it stays marked.
+        return data.__class__(out) if data.__class__ is not bytes and out and data is complete else out
 
     def _usage_only(self, event: bytes) -> bool:
         """Record the event's usage; True if it is the usage-only chunk and should be dropped."""
         data = b"\n".join(line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:"))
         try:
             chunk = _chunk.decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return False
-        if chunk.usage is None:
+        usage = chunk.usage
+        nested = chunk.message if chunk.message is not None else chunk.response
+        if usage is None and nested is not None:
+            usage = nested.usage
+        if usage is None:
             return False
-        self.tokens = chunk.usage.total()
-        self.usage = chunk.usage
-        return self.drop_usage_chunk and not chunk.choices
+        self.usage = _merged(self.usage, usage)
+        self.tokens = self.usage.total()
+        # Only OpenAI's usage-only chunk ("choices": [] beside the usage) is ours to drop; an
+        # Anthropic message_delta has a top-level usage too, but no choices at all.
+        return self.drop_usage_chunk and chunk.usage is not None and chunk.choices is not None and not chunk.choices
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
@@ -155,6 +197,9 @@ class StreamMeter:
 
 
 _encode = msgspec.json.Encoder().encode
+# Routes whose streamed body takes OpenAI's stream_options.include_usage.
+_USAGE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})
+_ASK = b'{"stream_options":{"include_usage":true},'
 _decode = msgspec.json.decode
 
 
@@ -162,10 +207,19 @@ def ask_for_usage(request: Any, options: dict[str, Any] | None) -> StreamMeter:
     """A meter for a streamed request's answer. The upstream sends usage only when asked
     (``stream_options.include_usage``): ask for it, and drop the extra chunk on the way out when
     the client did not ask itself. Used by the limits gate (TPM) and llmg/observe (usage, cost)."""
+    if request.path not in _USAGE_ROUTES:  # Anthropic's and the Responses API's streams always carry usage
+        return StreamMeter(drop_usage_chunk=False)
     options = options or {}
     asked = options.get("include_usage") is True
     if not asked:
-        data = _decode(request.body)
-        data["stream_options"] = {**options, "include_usage": True}
-        request.body = _encode(data)
+        body: bytes = request.body
+        start = body.lstrip()
+        if body.find(b'"stream_options"') < 0 and start.startswith(b"{"):
+            # No stream_options at all (the usual case): the member goes in front, so a prompt of
+            # any size is neither decoded nor re-encoded. The body holds "stream", so it is not {}.
+            request.body = _ASK + start[1:]
+        else:
+            data = _decode(body)
+            data["stream_options"] = {**options, "include_usage": True}
+            request.body = _encode(data)
     return StreamMeter(drop_usage_chunk=not asked)

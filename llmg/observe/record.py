@@ -9,7 +9,7 @@ so its line and metrics carry TTFT and the usage the provider sent at the end.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,7 +19,7 @@ perf = time.perf_counter
 
 
 class Rec:
-    __slots__ = ("start", "upstream_s", "ttft", "usage", "status", "done", "counted", "meter", "span")
+    __slots__ = ("start", "upstream_s", "ttft", "usage", "status", "done", "counted", "meter", "span", "deployment")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -31,6 +31,7 @@ class Rec:
         self.counted = False  # in llmg_in_flight_requests
         self.meter: StreamMeter | None = None  # a stream's meter (ours or the limits gate's)
         self.span: Any = None  # the request's OpenTelemetry span, when tracing is on
+        self.deployment: str | None = None  # a routed stream's x-llmg-deployment
 
 
 current: ContextVar[Rec | None] = ContextVar("llmg_observe_rec", default=None)
@@ -125,53 +126,68 @@ class ObservedTransport:
 
 class Watched:
     """The outgoing SSE body: notes the first chunk (TTFT), feeds our meter when the limits gate
-    has none, and finishes the request once, when the body ends, fails, or is closed unstarted."""
+    has none, and finishes the request once, when the body ends, fails, or is closed unstarted.
 
-    __slots__ = ("_it", "_source", "_rec", "_feed", "_finish", "_rest")
+    ``async for`` runs the generator ``_watch`` itself (``__aiter__`` hands it out): resuming one
+    frame per chunk costs less than a coroutine and a try block per ``__anext__``
+    (benchmarks/observe.py). This object only covers the stream closed before its first chunk,
+    where a generator's ``finally`` never runs."""
+
+    __slots__ = ("_gen", "_source", "_rec", "_finish", "entered")
 
     def __init__(self, source: AsyncIterator[bytes], rec: Rec, feed: StreamMeter | None,
                  finish: Callable[[BaseException | None], None]) -> None:
         self._source = source
-        self._it = source.__aiter__()
         self._rec = rec
-        self._feed = feed
         self._finish = finish
-        self._rest: bytes | None = None
+        self.entered = False
+        self._gen = self._watch(feed)
 
-    def __aiter__(self) -> Watched:
-        return self
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._gen
 
-    async def __anext__(self) -> bytes:
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._gen.__anext__()
+
+    async def _watch(self, feed: StreamMeter | None) -> AsyncGenerator[bytes, None]:
+        self.entered = True
+        rec = self._rec
+        error: BaseException | None = None
         try:
-            while True:
-                chunk = await self._it.__anext__()
-                if self._feed is not None:
-                    chunk = self._feed.feed(chunk)
+            async for chunk in self._source:
+                if feed is not None:
+                    chunk = feed.feed(chunk)
                     if not chunk:
                         continue
-                break
-        except StopAsyncIteration:
-            rest = self._feed.flush() if self._feed is not None else b""
-            if rest:
-                return rest
-            self._end()
+                if rec.ttft is None:
+                    rec.ttft = perf() - rec.start
+                yield chunk
+            if feed is not None and (rest := feed.flush()):
+                yield rest
+        except GeneratorExit:  # closed by its consumer (send_stream's finally): not a failure
             raise
         except BaseException as exc:
-            self._end(exc)
+            error = exc
             raise
-        if self._rec.ttft is None:
-            self._rec.ttft = perf() - self._rec.start
-        return chunk
+        finally:
+            self._end(error)
+            await self._close_source()
 
-    def _end(self, exc: BaseException | None = None) -> None:
+    def _end(self, error: BaseException | None) -> None:
         rec = self._rec
         if not rec.done:
             meter = rec.meter
             rec.usage = meter.usage if meter is not None else None
-            self._finish(exc)
+            self._finish(error)
+
+    async def _close_source(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:  # closing this wrapper must close the upstream too
+            await aclose()
 
     async def aclose(self) -> None:
-        self._end()
-        aclose = getattr(self._source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if self.entered:
+            await self._gen.aclose()  # its finally finishes the request and closes the source
+            return
+        self._end(None)
+        await self._close_source()

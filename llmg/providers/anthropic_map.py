@@ -39,7 +39,8 @@ Choices this module makes (and the README states):
 - Anthropic-only knobs pass through when the client sends them (``top_k``, ``thinking``, ``service_tier``).
 - ``reasoning_effort`` becomes ``thinking`` with a budget (THINKING_BUDGETS). With thinking on,
   ``max_tokens`` defaults to budget + default_max_tokens, and what Anthropic forbids with thinking
-  (a forced tool choice, temperature != 1, top_k, top_p < 0.95, a budget < 1024) is a clear 400.
+  (a forced tool choice, temperature != 1, top_k, top_p < 0.95, a budget < 1024) is a clear 400
+  (``claude_thinking``, shared with the Bedrock adapter).
 - Whitespace-only text blocks and stop sequences are left out (Anthropic rejects them); ``user``
   becomes metadata.user_id unless it is an email address (Anthropic asks for an opaque id).
 - Ignored, having no Anthropic counterpart: presence/frequency_penalty, seed, logit_bias,
@@ -72,6 +73,7 @@ from ..schemas.openai import (
     cached_prompt_usage,
 )
 from . import anthropic_wire as wire
+from .claude_thinking import check_thinking, forced_tool_refused, thinking_for_effort, thinking_on
 from .content import text_of as _text_of
 from .tool_features import function_tools_only
 from .translate import ChunkWriter
@@ -305,51 +307,28 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     return {"type": "tool", "name": choice["function"]["name"]}
 
 
-# reasoning_effort -> thinking budget_tokens (Anthropic's minimum budget is 1024).
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
-MIN_THINKING_BUDGET = 1024
-
-
 def _looks_like_email(user: str) -> bool:
     name, at, domain = user.partition("@")
     return bool(at and name and "." in domain)
 
 
 def _thinking_on(body: dict[str, Any]) -> bool:
-    thinking = body.get("thinking")
-    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    return thinking_on(body.get("thinking"))
 
 
 def _thinking(data: dict[str, Any], body: dict[str, Any], asked_max: int | None, default_max_tokens: int) -> None:
-    """``thinking`` (as sent, or from ``reasoning_effort``) and the rules Anthropic sets with it:
-    ``max_tokens`` above the budget, a budget of at least 1024, temperature 1, no top_k, top_p >= 0.95."""
-    effort = data.get("reasoning_effort")
-    if "thinking" not in body and effort is not None and effort != "none":
-        budget = THINKING_BUDGETS.get(effort)
-        if budget is None:
-            raise InvalidRequest(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)} for anthropic",
-                                 param="reasoning_effort", code="invalid_value")
-        if asked_max is not None:  # the client's limit wins; the budget fits under it
-            budget = min(budget, asked_max - 1)
-            if budget < MIN_THINKING_BUDGET:
-                raise InvalidRequest(f"anthropic needs max_tokens above {MIN_THINKING_BUDGET} for reasoning_effort",
-                                     param="max_tokens", code="invalid_value")
-        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    """``thinking`` (as sent, or from ``reasoning_effort``) and the rules Anthropic sets with it
+    (``claude_thinking``): ``max_tokens`` above the budget, a budget of at least 1024,
+    temperature 1, no top_k, top_p >= 0.95."""
+    if "thinking" not in body:
+        thinking = thinking_for_effort(data.get("reasoning_effort"), asked_max, "anthropic")
+        if thinking is not None:
+            body["thinking"] = thinking
     if not _thinking_on(body):
         return
-    budget = body["thinking"].get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_THINKING_BUDGET:
-        raise InvalidRequest(f"thinking.budget_tokens must be an integer of at least {MIN_THINKING_BUDGET}",
-                             param="thinking.budget_tokens", code="invalid_value")
+    budget = check_thinking(body["thinking"], asked_max, body, "anthropic")
     if asked_max is None:
         body["max_tokens"] = budget + default_max_tokens  # room for the answer after the thinking
-    elif asked_max <= budget:
-        raise InvalidRequest(f"max_tokens must be greater than thinking.budget_tokens ({budget})",
-                             param="max_tokens", code="invalid_value")
-    for key, ok in (("temperature", lambda v: v == 1), ("top_p", lambda v: 0.95 <= v <= 1), ("top_k", lambda v: False)):
-        if key in body and not ok(body[key]):
-            rule = {"temperature": "must be 1", "top_p": "must be at least 0.95", "top_k": "cannot be set"}[key]
-            raise InvalidRequest(f"with thinking on, anthropic's {key} {rule}", param=key, code="unsupported_parameter")
 
 
 def _json_schema(fmt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -390,8 +369,7 @@ def to_anthropic(data: dict[str, Any], model: str, default_max_tokens: int = DEF
     tools = _tools(data["tools"]) if data.get("tools") else []
     choice = _tool_choice(data.get("tool_choice")) if tools else None
     if choice is not None and choice["type"] in ("any", "tool") and _thinking_on(body):
-        raise InvalidRequest("anthropic cannot force a tool call while thinking is on (tool_choice must be auto or none)",
-                             param="tool_choice", code="unsupported_parameter")
+        raise forced_tool_refused("anthropic")
 
     fmt = data.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):

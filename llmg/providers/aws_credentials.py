@@ -17,6 +17,13 @@ botocore's fetches are blocking HTTP, so every resolution and refresh runs in a 
 the gateway's one token cache (``TokenCache``) keeps one fetch in flight, refreshes ahead of
 expiry and backs off after failures. Requests sign with a ``Signer`` built once per credential.
 
+Credentials can stop working before their stated expiry (a revoked role session, rotated keys):
+Bedrock then answers 403 ExpiredTokenException / UnrecognizedClientException /
+InvalidSignatureException while the cache still holds them. ``renew`` drops them and resolves the
+chain again from a new botocore session (a new credential resolver with an empty cache, so every
+source fetches anew; no botocore private API), single-flight through the cache, and the adapter
+retries its call once. Static keys (``Credentials``, not ``RefreshableCredentials``) are never renewed.
+
 Whether a chain source is present is judged without network I/O (``chain_hint``), so the
 registry can skip an incomplete Bedrock section with the reason when the config is planned.
 """
@@ -91,25 +98,46 @@ class ChainCredentials:
         self._frozen: dict[str, Any] = {}  # cache value -> frozen credentials (the last two)
         self._signer: tuple[str, Signer] | None = None
         self.secrets: tuple[str, ...] = ()  # the current secret and token, for scrubbing messages
+        self.refreshable = False  # the chain gave expiring credentials (known after the first resolution)
+        self._rebuild = False  # the next fetch starts from a new botocore session (see renew)
+        self.renewals = 0  # renewals started after Bedrock refused cached credentials (logs and tests)
         # Session credentials live 15 min to 12 h: stop using them a minute before they expire,
         # fetch new ones in the last five minutes (botocore itself refreshes 10-15 min ahead).
         self.cache = TokenCache(self._fetch, name=provider, margin=60.0, refresh_ahead=300.0)
 
-    async def signer(self) -> Signer:
+    async def signer(self) -> tuple[str, Signer]:
+        """The current credential's cache key (to pass to ``renew``) and its Signer."""
         key = await self.cache.get()
         current = self._signer
         if current is None or current[0] != key:  # one Signer per credential, not per request
             frozen = self._frozen[key]
             current = self._signer = (key, Signer(frozen.access_key, frozen.secret_key, self.region, self.service, frozen.token))
             self.secrets = tuple(s for s in (frozen.access_key, frozen.secret_key, frozen.token) if s)
-        return current[1]
+        return current
+
+    async def renew(self, stale: str, reason: str) -> None:
+        """Bedrock refused the credential ``stale`` (a key from ``signer``) before its expiry with
+        the error ``reason``: drop it and resolve the chain again. Single-flight: of N requests
+        refused with the same credential, the first starts the one resolution (and logs it), the
+        others wait for it or find it done."""
+        if self.cache.current == stale:
+            log.warning("%s: Bedrock refused the cached AWS credentials (%s); resolving them again", self.provider, reason)
+            self._rebuild = True
+            self.renewals += 1
+            self.cache.invalidate(stale)
+        await self.cache.get()
 
     async def aclose(self) -> None:
         await self.cache.aclose()
 
-    def _resolve(self) -> tuple[Any, datetime | None]:  # in a worker thread: botocore blocks
+    def _resolve(self, rebuild: bool = False) -> tuple[Any, datetime | None]:  # in a worker thread: botocore blocks
+        if rebuild:
+            # botocore's RefreshableCredentials would hand back the refused keys until its own
+            # refresh window; a new session's resolver has no cached credentials and fetches anew.
+            self._credentials = None
         if self._credentials is None:
             import botocore.session
+            from botocore.credentials import RefreshableCredentials
 
             session = botocore.session.Session(profile=self.profile) if self.profile else botocore.session.Session()
             if not self.profile and session.get_config_variable("profile") == "":
@@ -122,13 +150,15 @@ class ChainCredentials:
             if credentials is None:
                 raise LookupError("botocore's credential chain found no credentials")
             self._credentials = credentials
+            self.refreshable = isinstance(credentials, RefreshableCredentials)
         frozen = self._credentials.get_frozen_credentials()  # refreshes when botocore says it is due
         expiry = getattr(self._credentials, "_expiry_time", None)
         return frozen, expiry
 
     async def _fetch(self) -> Token:
         try:
-            frozen, expiry = await asyncio.to_thread(self._resolve)
+            rebuild, self._rebuild = self._rebuild, False
+            frozen, expiry = await asyncio.to_thread(self._resolve, rebuild)
         except Exception as exc:  # botocore raises many types (NoCredentialsError, ClientError, ...)
             raise self._failure(exc) from None
         self._issued += 1

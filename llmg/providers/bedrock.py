@@ -10,8 +10,9 @@
 (``providers.bedrock.api_key`` or ``AWS_ACCESS_KEY_ID``, ``params.secret_access_key`` /
 ``AWS_SECRET_ACCESS_KEY``, ``params.session_token`` / ``AWS_SESSION_TOKEN``); else botocore's
 chain (profiles and SSO, web identity, container and instance roles), refreshed off the event
-loop. Region: ``params.region`` / ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (us-east-1). No
-credential at all skips the provider with the reason (``missing_setting``).
+loop; a 403 ExpiredToken / UnrecognizedClient / InvalidSignature to chain credentials (revoked or
+rotated before their stated expiry) renews them and retries the call once. Region: ``params.region`` / ``AWS_REGION`` /
+``AWS_DEFAULT_REGION`` (us-east-1). No credential at all skips the provider with the reason (``missing_setting``).
 
 The translation lives in ``bedrock_map`` (pure functions), the signature in ``llmg.sigv4`` and the
 binary stream framing in ``llmg.eventstream``; this module only moves bytes. Errors: Bedrock's
@@ -37,7 +38,7 @@ from ..errors import PROVIDER_HEADER, GatewayError, ProviderError, redact
 from ..eventstream import EventStreamDecoder, EventStreamError
 from ..schemas.openai import ChatCompletionRequest, encode
 from ..sigv4 import Signer
-from ..transports import Transport, UpstreamStream
+from ..transports import Transport, UpstreamResponse, UpstreamStream
 from . import bedrock_embed as be
 from .aws_credentials import ChainCredentials, chain_hint
 from .base import Call, Provider, Reply, Settings, closing
@@ -52,6 +53,9 @@ _REGION = re.compile(r"[a-z0-9-]+")
 DEFAULT_REGION = "us-east-1"
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 STREAM_ACCEPT = "application/vnd.amazon.eventstream"
+# 403s that mean "these credentials no longer work" (expired or revoked early, keys rotated): with
+# credentials from botocore's chain they are renewed and the call retried once.
+STALE_CREDENTIAL_ERRORS = frozenset({"ExpiredTokenException", "UnrecognizedClientException", "InvalidSignatureException"})
 EMBED_CONCURRENCY = 8  # InvokeModel calls in flight for one embeddings batch (params.embed_concurrency)
 
 log = logging.getLogger("llmg.providers.bedrock")
@@ -152,32 +156,70 @@ class BedrockProvider(Provider):
         # wire even when given %3A; signing exactly what is sent keeps both transports correct.
         return f"{self.prefix}/model/{quote(model, safe=':@+')}/{operation}"
 
-    async def _signed(self, call: Call, operation: str, headers: Mapping[str, str],
-                      body: bytes | None = None) -> tuple[str, bytes, Mapping[str, str]]:
-        if body is None:
-            body = _encode(to_converse(call.data(), call.model))
-        path = self._path(call.model, operation)
+    async def _signed(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[Mapping[str, str], str | None]:
+        """The headers to send and the chain credential that signed them (None: static keys or a
+        Bedrock API key, which are never renewed)."""
         signer = self.signer
         if signer is None:
             if self.chain is None:  # a Bedrock API key: the Bearer header is already in place
-                return self.origin + path, body, headers
-            signer = await self.chain.signer()
+                return headers, None
+            key, signer = await self.chain.signer()
             self.secrets = tuple(dict.fromkeys(self.base_secrets + self.chain.secrets))
-        return self.origin + path, body, signer.sign("POST", self.host, path, body, headers=headers)
+            return signer.sign("POST", self.host, path, body, headers=headers), key
+        return signer.sign("POST", self.host, path, body, headers=headers), None
+
+    async def _refused(self, status: int, body: bytes, headers: Mapping[str, str], key: str | None) -> bool:
+        """Whether Bedrock refused chain credentials it should have taken (revoked or rotated before
+        their stated expiry); if so they are renewed (single-flight) and the caller retries once."""
+        if status != 403 or key is None or self.chain is None or not self.chain.refreshable:
+            return False
+        kind, _ = error_of(body, headers)
+        if kind not in STALE_CREDENTIAL_ERRORS:
+            return False
+        await self.chain.renew(key, kind)
+        return True
+
+    async def _post(self, call: Call, operation: str, headers: Mapping[str, str], body: bytes) -> UpstreamResponse:
+        path = self._path(call.model, operation)
+        for attempt in (0, 1):
+            signed, key = await self._signed(path, body, headers)
+            resp = await self.transport.request("POST", self.origin + path, headers=signed, body=body,
+                                                timeout=self.timeout, provider=self.name)
+            if resp.status < 300:
+                return resp
+            if attempt == 0 and await self._refused(resp.status, resp.body, resp.headers, key):
+                continue
+            raise self.upstream_error(resp.status, resp.body, resp.headers)
+        raise AssertionError("unreachable")
+
+    async def _stream(self, call: Call, body: bytes) -> UpstreamStream:
+        path = self._path(call.model, "converse-stream")
+        for attempt in (0, 1):
+            signed, key = await self._signed(path, body, self.stream_headers)
+            stream = await self.transport.stream("POST", self.origin + path, headers=signed, body=body,
+                                                 timeout=self.timeout, provider=self.name)
+            if stream.status < 300:
+                return stream
+            try:
+                error_body = await stream.read()
+            finally:
+                await stream.aclose()
+            if attempt == 0 and await self._refused(stream.status, error_body, stream.headers, key):
+                continue
+            raise self.upstream_error(stream.status, error_body, stream.headers)
+        raise AssertionError("unreachable")
 
     def _ident(self, headers: Mapping[str, str], call: Call) -> str:
         return f"chatcmpl-{headers.get('x-amzn-requestid') or call.request_id}"
 
     async def chat(self, call: Call) -> Reply:
-        url, body, headers = await self._signed(call, "converse", self.headers)
-        resp = await self.post(url, body, headers)
+        resp = await self._post(call, "converse", self.headers, _encode(to_converse(call.data(), call.model)))
         with self.translating:
             data = self.answer_json(resp.body)
             return Reply(encode(from_converse(data, call.model, self._ident(resp.headers, call))))
 
     async def chat_stream(self, call: Call) -> AsyncIterator[bytes]:
-        url, body, headers = await self._signed(call, "converse-stream", self.stream_headers)
-        stream = await require_event_stream(await self.open_stream(url, body, headers), self.name)
+        stream = await require_event_stream(await self._stream(call, _encode(to_converse(call.data(), call.model))), self.name)
         request = call.request
         assert isinstance(request, ChatCompletionRequest)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -217,8 +259,7 @@ class BedrockProvider(Provider):
         sizes = [len(batch) for batch in batches]
 
         async def invoke(n: int) -> tuple[list[list[float]], int]:
-            url, body, headers = await self._signed(call, "invoke", self.headers, bodies[n])
-            resp = await self.post(url, body, headers)
+            resp = await self._post(call, "invoke", self.headers, bodies[n])
             with self.translating:
                 return be.vectors_of(family, self.answer_json(resp.body), resp.headers, sizes[n])
 

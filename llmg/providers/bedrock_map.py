@@ -24,6 +24,9 @@ Choices this module makes:
 - ``response_format`` json_schema -> ``outputConfig.textFormat`` (Converse structured output);
   ``json_object`` is the same with the schema ``{"type": "object"}``. ``top_k`` and Claude's
   ``thinking`` (as sent, or from ``reasoning_effort``) go in ``additionalModelRequestFields``.
+  What Claude refuses with thinking on (a forced tool choice, temperature != 1, topP < 0.95,
+  top_k, a budget < 1024, maxTokens not above it) is a 400 naming the conflict, from the same
+  rule code as the Anthropic adapter (``claude_thinking``).
 - usage: ``prompt_tokens`` = inputTokens + cacheReadInputTokens + cacheWriteInputTokens (OpenAI's
   prompt count includes cached tokens; Converse's inputTokens does not, as for Anthropic),
   ``cached_tokens`` = cacheReadInputTokens; total = prompt + completion.
@@ -63,6 +66,7 @@ from ..schemas.openai import (
     Usage,
     cached_prompt_usage,
 )
+from .claude_thinking import check_thinking, forced_tool_refused, thinking_for_effort, thinking_on
 from .content import text_of as _text_of
 from .tool_features import function_tools_only
 from .translate import ChunkWriter
@@ -405,8 +409,6 @@ def _output_config(fmt: Any) -> dict[str, Any] | None:
     return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
 
 
-# reasoning_effort -> Claude's thinking budget (the Anthropic adapter's table; 1024 is the minimum).
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 _ANSWER_ROOM = 4096  # maxTokens above the budget when the client set none
 
 
@@ -416,32 +418,26 @@ def _is_claude(model: str) -> bool:
 
 def _additional_fields(data: Mapping[str, Any], model: str, inference: dict[str, Any]) -> dict[str, Any]:
     """What Converse has no field for goes in ``additionalModelRequestFields``, in the model's own
-    words: ``top_k``; Claude's ``thinking`` (as sent, or from ``reasoning_effort``), with
-    ``maxTokens`` kept above its budget as Anthropic requires."""
+    words: ``top_k``; Claude's ``thinking`` (as sent, or from ``reasoning_effort``), checked
+    against the rules Claude sets with it (``claude_thinking``, the Anthropic adapter's code):
+    ``maxTokens`` above the budget, a budget of at least 1024, temperature 1, topP >= 0.95, no top_k."""
     extra: dict[str, Any] = {}
     if data.get("top_k") is not None:
         extra["top_k"] = data["top_k"]
     thinking = data.get("thinking")
-    effort = data.get("reasoning_effort")
-    if thinking is None and effort not in (None, "none"):
+    asked_max = inference.get("maxTokens")
+    if thinking is None and data.get("reasoning_effort") not in (None, "none"):
         if not _is_claude(model):
             raise InvalidRequest(f"bedrock: reasoning_effort is only mapped for Claude models, not {model}",
                                  param="reasoning_effort", code="unsupported_parameter")
-        if effort not in THINKING_BUDGETS:
-            raise InvalidRequest(f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)}",
-                                 param="reasoning_effort", code="invalid_value")
-        budget = THINKING_BUDGETS[effort]
-        if inference.get("maxTokens"):
-            budget = min(budget, inference["maxTokens"] - 1)
-            if budget < 1024:
-                raise InvalidRequest("bedrock: Claude needs max_tokens above 1024 for reasoning_effort",
-                                     param="max_tokens", code="invalid_value")
-        thinking = {"type": "enabled", "budget_tokens": budget}
+        thinking = thinking_for_effort(data.get("reasoning_effort"), asked_max, "bedrock")
     if isinstance(thinking, dict):
         extra["thinking"] = thinking
-        given = thinking.get("budget_tokens")
-        if thinking.get("type") == "enabled" and isinstance(given, int) and not inference.get("maxTokens"):
-            inference["maxTokens"] = given + _ANSWER_ROOM
+        if thinking_on(thinking) and _is_claude(model):
+            sampling = {"temperature": data.get("temperature"), "top_p": data.get("top_p"), "top_k": data.get("top_k")}
+            budget = check_thinking(thinking, asked_max, sampling, "bedrock")
+            if not asked_max:
+                inference["maxTokens"] = budget + _ANSWER_ROOM
     return extra
 
 
@@ -477,6 +473,9 @@ def to_converse(data: Mapping[str, Any], model: str = "") -> dict[str, Any]:
     if tools and (choice != "none" or uses_tools):
         config: dict[str, Any] = {"tools": _tools(tools)}
         mapped = _checked_tool_choice(choice, model)
+        if mapped is not None and ("any" in mapped or "tool" in mapped) and _is_claude(model) \
+                and thinking_on(extra.get("thinking")):
+            raise forced_tool_refused("bedrock")  # Claude refuses a forced tool call while thinking
         if mapped is not None:
             config["toolChoice"] = mapped
         body["toolConfig"] = config

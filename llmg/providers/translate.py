@@ -112,6 +112,28 @@ async def run(events: AsyncIterator[E], translator: StreamTranslator[E]) -> Asyn
     for out in translator.close():
         yield out
     yield DONE
+    if translator.done:
+        await _drain(events)
+
+
+# Events read and dropped after the provider's final one: normally none, only the end of the body.
+_DRAIN_EVENTS = 16
+
+
+async def _drain(events: AsyncIterator[Any]) -> None:
+    """Read what the upstream still sends after its final event, so that its body ends cleanly
+    and the connection goes back to the pool (closed half-read, every stream paid a new TCP
+    connection). The client already has its whole answer and [DONE] (``send_stream`` keeps
+    iterating after it for this): a failure here is dropped, and an upstream that keeps talking
+    is cut after ``_DRAIN_EVENTS`` events."""
+    count = 0
+    try:
+        async for _ in events:
+            count += 1
+            if count >= _DRAIN_EVENTS:
+                return
+    except Exception:  # the answer is complete: only the connection's reuse is lost
+        pass
 
 
 async def sse_decoded(chunks: AsyncIterator[bytes], decode: Callable[[SSEEvent], E | None]) -> AsyncIterator[E]:

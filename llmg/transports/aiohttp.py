@@ -106,5 +106,8 @@ class AiohttpStream:
             return b""
 
     async def aclose(self) -> None:
-        # close(), not release(): an unfinished stream must not go back to the pool half-read.
+        # A body read to its end is already back in the pool: aiohttp releases the connection the
+        # moment the payload ends, and close() is then a no-op (tests/integration/test_stream_reuse.py).
+        # Half-read (client gone, upstream cut short): close(), never release(), so that no
+        # connection goes back to the pool mid-body.
         self._resp.close()

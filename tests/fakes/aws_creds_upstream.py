@@ -22,6 +22,10 @@ the Bedrock fake (the same ``credentials`` dict its signature check reads); at i
 is replaced by an ``expired:<key>`` marker, so Bedrock answers 403 ``ExpiredTokenException`` to a
 gateway that keeps signing with it. A test thus sees which credential signed each request and
 that expired ones are replaced under a running gateway.
+
+AWS also stops honouring keys before their stated Expiration (a role's active sessions revoked, an
+access key deactivated or rotated): ``revoke`` does that to one key, and an STS started with
+``control={"revoke_on_issue": True}`` issues keys Bedrock refuses from the start.
 """
 
 from __future__ import annotations
@@ -42,13 +46,25 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 Credentials = dict[str, tuple[str, str | None]]
 
 
-def _issue(request: web.Request, credentials: Credentials, ttl: float, kind: str) -> tuple[str, str, str, dt.datetime]:
+def revoke(credentials: Credentials, access: str, how: str = "expired") -> None:
+    """Make Bedrock refuse ``access`` now, before its stated Expiration: ``expired`` answers 403
+    ExpiredTokenException (a revoked session), ``unknown`` 403 UnrecognizedClientException (a
+    deactivated or rotated key)."""
+    credentials.pop(access, None)
+    if how == "expired":
+        credentials["expired:" + access] = ("", None)
+
+
+def _issue(request: web.Request, credentials: Credentials, ttl: float, kind: str,
+           control: dict[str, bool] | None = None) -> tuple[str, str, str, dt.datetime]:
     """A new temporary key of ``kind``, valid for ``ttl`` seconds at Bedrock."""
     fake = request.app["fake"]
     fake.bump(f"{kind}_credentials")
     n = fake.events[f"{kind}_credentials"]
     access, secret, token = f"ASIAFAKE{kind.upper()}{n:03d}", f"{kind}/Secret+{n:03d}EXAMPLE", f"{kind}-session-token-{n:03d}"
     credentials[access] = (secret, token)
+    if control and control.get("revoke_on_issue"):
+        revoke(credentials, access)
 
     def expire() -> None:
         credentials.pop(access, None)
@@ -82,9 +98,10 @@ def _sts_error(status: int, code: str, message: str) -> web.Response:
     return web.Response(status=status, body=body.encode(), content_type="text/xml")
 
 
-def make_sts_app(credentials: Credentials, ttl: float, role_arn: str, tokens: list[str]) -> web.Application:
+def make_sts_app(credentials: Credentials, ttl: float, role_arn: str, tokens: list[str],
+                 control: dict[str, bool] | None = None) -> web.Application:
     """STS for one role: ``tokens`` are the web identity tokens it currently accepts (a test may
-    rotate them, as EKS rotates the projected service-account token)."""
+    rotate them, as EKS rotates the projected service-account token); ``control``: see ``revoke``."""
     app = web.Application()
 
     async def sts(request: web.Request) -> web.Response:
@@ -105,7 +122,7 @@ def make_sts_app(credentials: Credentials, ttl: float, role_arn: str, tokens: li
             return _sts_error(400, "InvalidIdentityToken", "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.")
         if params["RoleArn"] != role_arn:
             return _sts_error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
-        access, secret, token, expires = _issue(request, credentials, ttl, "webidentity")
+        access, secret, token, expires = _issue(request, credentials, ttl, "webidentity", control)
         session = escape(params["RoleSessionName"])
         role = role_arn.rsplit("/", 1)[-1]
         body = f"""<AssumeRoleWithWebIdentityResponse xmlns="{STS_NS}">

@@ -26,7 +26,9 @@ Built from AWS's public references:
   user turn and alternates roles, text blocks are not blank, toolUse/toolResult blocks need a
   toolConfig, every toolUse is answered by a toolResult in the next user turn and every toolResult
   names a toolUse of the previous turn, image bytes are base64 of an image of the stated format, and
-  a toolChoice member the model family does not take is refused with Bedrock's own message.
+  a toolChoice member the model family does not take is refused with Bedrock's own message, and
+  Claude's extended-thinking rules (no forced tool choice, temperature 1, top_p >= 0.95, no top_k,
+  budget_tokens >= 1024 below maxTokens) are refused as the model's ValidationException.
 - A key a credential fake marked ``expired:<key>`` (past its Expiration): 403 ExpiredTokenException.
 - Errors: ``{"message": ...}`` with ``x-amzn-ErrorType: <Name>:http://internal.amazon.com/coral/...``
   and ``x-amzn-RequestId``, with the real statuses.
@@ -70,6 +72,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
+from . import anthropic_upstream
 from .server import FakeServer
 
 # The exact JSON text the fake streams as each tool's input (spacing included).
@@ -365,6 +368,36 @@ def check_reasoning(messages: list[dict[str, Any]], body: dict[str, Any]) -> Non
                           "start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).")
 
 
+def check_claude_thinking(body: dict[str, Any], model_id: str) -> None:
+    """Claude on Bedrock: Converse merges ``additionalModelRequestFields`` into the Anthropic request
+    it hands the model, so extended thinking's rules hold as on Anthropic's API (a forced tool
+    choice, temperature != 1, top_p < 0.95, top_k, a budget < 1024, max_tokens not above it), and
+    the model's refusal comes back as a ValidationException ("The model returned the following
+    errors: ..."). The rules themselves are the Anthropic fake's, applied to that merged request."""
+    if not base_model_id(model_id).startswith("anthropic.claude"):
+        return
+    extra = body.get("additionalModelRequestFields") or {}
+    inference = body.get("inferenceConfig") or {}
+    merged: dict[str, Any] = {**extra, "max_tokens": inference.get("maxTokens", 1 << 20)}
+    for converse_name, anthropic_name in (("temperature", "temperature"), ("topP", "top_p")):
+        if converse_name in inference:
+            merged[anthropic_name] = inference[converse_name]
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    if choice:
+        merged["tool_choice"] = {"type": next(iter(choice))}
+    try:
+        anthropic_upstream._thinking_rules(merged)
+    except anthropic_upstream.Invalid as exc:
+        raise invalid(f"The model returned the following errors: {exc}") from None
+
+
+def base_model_id(model_id: str) -> str:
+    name = model_id.split("/")[-1]
+    if name.split(".", 1)[0] in ("us", "eu", "apac", "global"):
+        name = name.split(".", 1)[1]
+    return name
+
+
 def validate(operation: str, body: dict[str, Any], model_id: str = "") -> None:
     model = service_model()
     shape = model.operation_model(operation).input_shape
@@ -425,6 +458,7 @@ def validate(operation: str, body: dict[str, Any], model_id: str = "") -> None:
         raise invalid(f"The tool {choice['tool']['name']} in toolChoice is not in the toolConfig tools list.")
     check_reasoning(messages, body)
     check_cache_points(body, model_id)
+    check_claude_thinking(body, model_id)
     for member in choice:
         if not takes_tool_choice(model_id, member):
             raise invalid(f"This model doesn't support the toolConfig.toolChoice.{member} field. "

@@ -29,6 +29,9 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    # The client's (host, port): one per TCP connection, so tests can count the connections the
+    # gateway opened (a pooled connection reused for the next request keeps its port).
+    peer: tuple[str, int] | None = None
 
     def json(self) -> Any:
         import json
@@ -62,6 +65,7 @@ class FakeServer:
                     dict(request.query),
                     {k.lower(): v for k, v in request.headers.items()},
                     body,
+                    request.transport.get_extra_info("peername") if request.transport is not None else None,
                 )
             )
             return await handler(request)

@@ -149,3 +149,86 @@ def test_peer_results_go_to_the_untracked_folder_unless_committed() -> None:
     assert peer_bench.output_dir(argparse.Namespace(out="/tmp/x")) == (Path("/tmp/x"), False)
     committed = argparse.Namespace(out=str(peer_bench.RESULTS), commit_results=True)
     assert peer_bench.output_dir(committed) == (peer_bench.RESULTS, True)
+
+
+@pytest.mark.skipif(shutil.which("npm") is None or not _have_nginx_fake(), reason="node/npm or nginx+echo not installed")
+def test_portkey_streams_through_to_the_fake() -> None:
+    """Portkey as ``./dev bench --peers`` installs it answers plain and streamed requests.
+
+    Installed from npm on first use (a minute; reused after, in its own folder of PEERS_HOME). A bare
+    install resolves @hono/node-server 1.19.x, with which every Portkey stream was an HTTP 500.
+    """
+    from benchmarks.peers import PEERS_HOME
+    from benchmarks.upstream import Upstream
+
+    upstream = Upstream(peer_bench.free_port()).start()
+    peer = Portkey(home=PEERS_HOME / "tests")
+    try:
+        assert peer.install() == "1.15.2"
+        peer.start(peer_bench.free_port(), upstream.url)
+        assert peer.stream_error == ""  # start() probed a streamed request, [DONE] included
+        assert peer.installed_versions()["@hono/node-server"] == "1.13.5"
+        assert peer.warmed_up > 0
+        result = client.measure(peer.url + CHAT, request_body(peer.model, True), peer.auth, 1, 0.5,
+                                {**peer.headers, **peer.stream_headers})
+        assert result["streams"] > 0 and result["errors"] == 0 and result["events_per_stream"] == 11, result
+    finally:
+        peer.stop()
+        upstream.stop()
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("wrk") is None or not _have_nginx_fake(),
+                    reason="haproxy, wrk or nginx+echo not installed")
+def test_a_peer_that_dies_mid_run_is_reported_with_its_reason(tmp_path) -> None:
+    from benchmarks import report
+    from benchmarks.upstream import Upstream
+
+    upstream = Upstream(peer_bench.free_port()).start()
+    peer = HAProxy(home=tmp_path)
+    args = argparse.Namespace(duration=1, quick=True, concurrency="1", workers="1", peer_names="haproxy", transport="hybrid")
+    bench = peer_bench.PeerBench(args)
+    try:
+        peer.install()
+        peer.start(peer_bench.free_port(), upstream.url)
+        assert peer.warmed_up > 0  # first requests sent before anything is measured
+        bench.status["haproxy"] = {"status": "measured", "version": "x"}
+        target = peer_bench.Target("haproxy", peer, peer.model, peer.auth)
+        bench.measure(target, "plain", 1)
+        assert bench.rows[-1]["requests"] > 0 and not target.failed
+        peer.proc.kill()
+        peer.proc.wait()
+        bench.measure(target, "plain", 64)
+    finally:
+        peer.stop()
+        upstream.stop()
+    assert target.failed.startswith("exited with -9 during the run")
+    assert bench.status["haproxy"]["status"] == "failed"
+    meta = report.machine()
+    meta.update(mode="test", duration_s=1, wall_s=1, loadavg_start=(1.0, 1.0, 1.0), loadavg_end=(1.0, 1.0, 1.0),
+                default_transport="hybrid", peers=bench.status, failures=bench.failures)
+    paths = peer_report.write({"meta": meta, "rows": bench.rows}, tmp_path / "out")
+    table = paths[1].read_text()
+    assert "**haproxy: failed during the run (its figures up to then are shown)** — failed: exited with -9" in table
+    by = {t["target"]: t for t in msgspec.json.decode(paths[0].read_bytes())["targets"]}
+    ratio = by["throughput per worker, plain c64: LLMG / haproxy"]
+    assert ratio["measured"] is None and ratio["met"] is None and ratio["note"].startswith("haproxy failed: exited with -9")
+    assert "| not computed (haproxy failed: exited with -9" in table
+    assert by["overload, plain c256, 1 worker: p99 / p50"]["note"] == "llmg w1 not in this run"
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None or not _have_nginx_fake(), reason="wrk or nginx+echo not installed")
+def test_a_target_slower_than_the_run_is_measured_long_enough() -> None:
+    """A target whose answers take longer than a quick run (LiteLLM at c64) is not reported as 0 req/s."""
+    from benchmarks.payloads import MODEL, UPSTREAM_KEY
+    from benchmarks.upstream import Upstream
+
+    slow = Upstream(peer_bench.free_port(), delay_ms=1500).start()  # each answer takes 1.5 s
+    args = argparse.Namespace(duration=1, quick=True, concurrency="2", workers="1", peer_names="haproxy", transport="hybrid")
+    bench = peer_bench.PeerBench(args)
+    try:
+        bench.measure(peer_bench.Target("direct", slow, MODEL, f"Bearer {UPSTREAM_KEY}"), "plain", 2)
+    finally:
+        slow.stop()
+    row = bench.rows[-1]
+    assert row["requests"] >= 8 and 1500 <= row["p50_ms"] < 2500, row  # main: 0 requests, 0 req/s
+    assert row["duration_s"] == 10 and row["errors"] == 0

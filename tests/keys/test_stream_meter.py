@@ -58,3 +58,41 @@ def test_body_tokens() -> None:
     assert body_tokens(json.dumps({"usage": {"prompt_tokens": 5, "completion_tokens": 2}}).encode()) == 7
     assert body_tokens(b'{"id": "x"}') is None
     assert body_tokens(b'{"usage": ') is None
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 10_000])
+def test_crlf_event_end_split_across_chunks(size: int) -> None:
+    """The meter searches only the new bytes for an event end: one that straddles two chunks
+    (``\\r\\n`` + ``\\r\\n``, ``\\n`` + ``\\n``) must still be found."""
+    body = (CONTENT * 2 + USAGE + DONE).replace(b"\n", b"\r\n")
+    meter = StreamMeter(drop_usage_chunk=True)
+    out = run(meter, [body[i:i + size] for i in range(0, len(body), size)])
+    assert out == (CONTENT * 2 + DONE).replace(b"\n", b"\r\n")
+    assert meter.tokens == 7
+
+
+def test_usage_null_chunks_pass_untouched() -> None:
+    meter = StreamMeter(drop_usage_chunk=True)
+    assert meter.feed(CONTENT) is CONTENT  # not decoded, not copied
+    assert meter.usage is None
+
+
+def test_anthropic_message_start_and_delta_are_merged() -> None:
+    start = (b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","usage":'
+             b'{"input_tokens":25,"cache_read_input_tokens":100,"output_tokens":1}}}\n\n')
+    delta = (b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+             b'"usage":{"output_tokens":12}}\n\n')
+    meter = StreamMeter(drop_usage_chunk=True)  # the TPM gate's meter: Anthropic events are never dropped
+    assert run(meter, [start, delta]) == start + delta
+    assert meter.usage is not None and meter.usage.kinds() == (125, 12, 100, 0)
+    assert meter.tokens == 37  # TPM counts input + output, as total() always has
+
+
+def test_responses_usage_from_response_completed() -> None:
+    created = b'event: response.created\ndata: {"type":"response.created","response":{"id":"r","usage":null}}\n\n'
+    done = (b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"r","usage":'
+            b'{"input_tokens":9,"input_tokens_details":{"cached_tokens":4},"output_tokens":3,'
+            b'"output_tokens_details":{"reasoning_tokens":2},"total_tokens":12}}}\n\n')
+    meter = StreamMeter(drop_usage_chunk=False)
+    assert run(meter, [created, done]) == created + done
+    assert meter.usage is not None and meter.usage.kinds() == (9, 3, 4, 2)

@@ -617,9 +617,14 @@ def test_json_object_is_structured_output_with_any_object():
 
 
 def test_reasoning_effort_thinking_and_top_k_go_in_additional_fields():
-    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "medium", "top_k": 40}, CLAUDE)
-    assert body["additionalModelRequestFields"] == {"top_k": 40, "thinking": {"type": "enabled", "budget_tokens": 4096}}
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "medium"}, CLAUDE)
+    assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 4096}}
     assert body["inferenceConfig"]["maxTokens"] > 4096
+    body = to_converse({"messages": [{"role": "user", "content": "hi"}], "top_k": 40}, CLAUDE)
+    assert body["additionalModelRequestFields"] == {"top_k": 40}
+    with pytest.raises(GatewayError) as info:  # Claude refuses top_k with thinking on
+        to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "medium", "top_k": 40}, CLAUDE)
+    assert info.value.status == 400 and info.value.param == "top_k"
     body = to_converse({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high", "max_tokens": 3000}, CLAUDE)
     assert body["additionalModelRequestFields"]["thinking"]["budget_tokens"] == 2999
     body = to_converse({"messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 2048}}, CLAUDE)

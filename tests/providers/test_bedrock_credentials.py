@@ -287,3 +287,107 @@ def test_rejected_web_identity_token_is_an_error_envelope(start_gateway, fake, k
         assert "revoked-service-account-token" not in output  # ... the token is not
     finally:
         sts.stop()
+
+
+# --- credentials refused before their stated expiry: renewed once, the call retried once ----------
+# The keys below are stated to live an hour; the fake revokes them early (aws_creds_upstream.revoke).
+# main's code kept signing with a refused key until its cache's own deadline: every request failed.
+LONG_TTL = 3600
+
+
+def chat(gateway, content: str) -> httpx.Response:
+    return httpx.post(f"{gateway.url}/v1/chat/completions", headers=gateway.auth, timeout=20,
+                      json={"model": f"bedrock/{CLAUDE}", "messages": [{"role": "user", "content": content}]})
+
+
+def web_identity_gateway(start_gateway, fake, known, tmp_path, control=None):
+    token_file = tmp_path / "eks-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.service-account-token.sig")
+    sts = FakeServer(aws_creds_upstream.make_sts_app(known, LONG_TTL, ROLE_ARN, [token_file.read_text()], control)).start()
+    gateway = start_gateway(section(fake), env={
+        **isolated(tmp_path), "AWS_ROLE_ARN": ROLE_ARN, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+        "AWS_ROLE_SESSION_NAME": "llmg-gateway", "AWS_ENDPOINT_URL_STS": sts.url})
+    return gateway, sts
+
+
+def bedrock_errors(fake: FakeServer) -> int:
+    return len([r for r in fake.requests if "/model/" in r.path]) - len(set(signing_keys(fake)))
+
+
+@pytest.mark.parametrize("how", ["expired", "unknown"])  # 403 ExpiredTokenException / UnrecognizedClientException
+def test_credentials_revoked_early_are_renewed_and_the_call_retried(start_gateway, fake, known, tmp_path, how) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    gateway, sts = web_identity_gateway(start_gateway, fake, known, tmp_path)
+    try:
+        assert ask(gateway, "one") == "echo: one"
+        first = signing_keys(fake)[-1]
+        aws_creds_upstream.revoke(known, first, how)
+        assert ask(gateway, "two") == "echo: two"  # refused once, renewed, retried: the client sees no error
+        second = signing_keys(fake)[-1]
+        assert second != first and signing_keys(fake) == [first, first, second]
+        assert sts.events["webidentity_credentials"] == 2
+        aws_creds_upstream.revoke(known, second, how)
+        assert ask(gateway, "streamed", stream=True) == "echo: streamed"  # streams too
+        third = signing_keys(fake)[-1]
+        assert signing_keys(fake)[-2:] == [second, third] and sts.events["webidentity_credentials"] == 3
+        # Eight requests refused with the same key at once: one renewal (single-flight), eight answers.
+        aws_creds_upstream.revoke(known, third, how)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda n: chat(gateway, f"c{n}"), range(8)))
+        assert [a.status_code for a in answers] == [200] * 8, answers[0].text
+        assert sts.events["webidentity_credentials"] == 4
+        # Embeddings (InvokeModel) go through the same renewal.
+        aws_creds_upstream.revoke(known, signing_keys(fake)[-1], how)
+        embedded = httpx.post(f"{gateway.url}/v1/embeddings", headers=gateway.auth, timeout=20,
+                              json={"model": "bedrock/amazon.titan-embed-text-v2:0", "input": "hello"})
+        assert embedded.status_code == 200 and len(embedded.json()["data"][0]["embedding"]) == 1024, embedded.text
+        assert sts.events["webidentity_credentials"] == 5
+        output = gateway.output()
+        assert output.count("refused the cached AWS credentials") == 4, output  # one line per renewal, not per request
+        assert "webidentity/Secret+" not in output and "session-token-" not in output and "service-account-token" not in output
+    finally:
+        sts.stop()
+
+
+def test_a_second_refusal_is_the_error_envelope(start_gateway, fake, known, tmp_path) -> None:
+    # The renewed key is refused too (the role itself revoked): one retry, then the error, no loop.
+    control = {"revoke_on_issue": False}
+    gateway, sts = web_identity_gateway(start_gateway, fake, known, tmp_path, control)
+    try:
+        assert ask(gateway, "one") == "echo: one"
+        control["revoke_on_issue"] = True
+        aws_creds_upstream.revoke(known, signing_keys(fake)[-1])
+        before = len(fake.requests)
+        response = chat(gateway, "two")
+        assert response.status_code == 401 and response.json()["error"]["code"] == "provider_auth_failed", response.text
+        assert response.headers["x-llmg-provider"] == "bedrock"
+        assert len(fake.requests) - before == 2  # the call and its one retry
+        assert sts.events["webidentity_credentials"] == 2
+        output = gateway.output()
+        assert "webidentity/Secret+" not in output and "session-token-" not in output and response.text.count("ASIA") == 0
+    finally:
+        sts.stop()
+
+
+@pytest.mark.parametrize("source", ["static keys", "static profile"])
+def test_static_keys_are_never_renewed_or_retried(start_gateway, fake, known, tmp_path, source) -> None:
+    # A static key Bedrock refuses stays refused: resolving it again would give the same key.
+    # (Passes on main as well, which never retried anything: it guards the rule, not a fix.)
+    if source == "static keys":
+        config = section(fake, f'api_key = "{PROFILE_ACCESS}"\nparams = {{ secret_access_key = "{PROFILE_SECRET}" }}\n')
+        env = {**CLEAN, "HOME": str(tmp_path)}
+    else:
+        config = section(fake, 'params = { profile = "llmg" }\n')
+        env = isolated(tmp_path)
+        (tmp_path / ".aws" / "credentials").write_text(
+            f"[llmg]\naws_access_key_id = {PROFILE_ACCESS}\naws_secret_access_key = {PROFILE_SECRET}\n")
+    gateway = start_gateway(config, env=env)
+    assert ask(gateway, "one") == "echo: one"
+    aws_creds_upstream.revoke(known, PROFILE_ACCESS, "unknown")
+    before = len(fake.requests)
+    response = chat(gateway, "two")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "provider_auth_failed", response.text
+    assert len(fake.requests) - before == 1  # no retry
+    output = gateway.output()
+    assert "refused the cached AWS credentials" not in output and PROFILE_SECRET not in output

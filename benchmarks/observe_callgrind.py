@@ -1,0 +1,87 @@
+"""Instructions per request with metrics + json access log on and off, counted by valgrind's
+callgrind: unlike req/s or CPU time, a count that the machine's other load does not move.
+
+    .venv/bin/python -m benchmarks.observe_callgrind [--requests 200] [--kind plain|stream]
+
+Runs the two gateways of benchmarks/observe.py (mock provider, 1 worker) under
+``valgrind --tool=callgrind`` (Debian's ``valgrind``; start-up takes minutes), sends 30 warm-up
+requests, zeroes the counters, sends ``--requests`` sequential requests and dumps. Under valgrind a
+request takes ~50x longer, so what runs per unit of time (the metrics hand-over every 0.5 s, the
+access-line timer, which then writes one line per write instead of batching them) is counted more
+often per request than at full speed: the "on" figure is an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.observe import OFF, ON, PLAIN, STREAM
+from benchmarks.tools import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def count(config: str, body: bytes, requests: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="llmg-callgrind-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "gateway.toml").write_text(config)
+        port = free_port()
+        out = workdir / "callgrind.out"
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env["PYTHONPATH"] = str(ROOT)
+        with (workdir / "log").open("wb") as log:
+            proc = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m", "llmg", "serve",
+                 "--config", str(workdir / "gateway.toml"), "--port", str(port), "--workers", "1"],
+                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 600
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the gateway did not start under valgrind")
+                time.sleep(1)
+            headers = {"authorization": "Bearer test-token", "content-type": "application/json"}
+            with httpx.Client(timeout=120) as client:
+                for _ in range(30):
+                    client.post(f"{url}/v1/chat/completions", content=body, headers=headers)
+                subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+                for _ in range(requests):
+                    client.post(f"{url}/v1/chat/completions", content=body, headers=headers)
+                subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+            dumps = sorted(workdir.glob("callgrind.out.*"))
+            totals = [int(line.split()[1]) for line in dumps[0].read_text().splitlines() if line.startswith("totals:")]
+            return totals[0]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--kind", choices=("plain", "stream"), default="plain")
+    args = p.parse_args(argv)
+    body = PLAIN if args.kind == "plain" else STREAM
+    off = count(OFF, body, args.requests) / args.requests
+    on = count(ON, body, args.requests) / args.requests
+    print(f"{args.kind}: {off:,.0f} instructions per request off, {on:,.0f} on ({(on / off - 1) * 100:+.1f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
