@@ -2,8 +2,11 @@
 callgrind: unlike req/s or CPU time, a count that the machine's other load does not move.
 
     .venv/bin/python -m benchmarks.observe_callgrind [--requests 200] [--kind plain|stream]
+                                                     [--upstream mock|nginx]
 
-Runs the two gateways of benchmarks/observe.py (mock provider, 1 worker) under
+Runs the two gateways of benchmarks/observe.py (1 worker; the mock provider, or with
+``--upstream nginx`` the openai provider in front of the nginx upstream of ``./dev bench``, so the
+openai_compat path and the HTTP transport are counted too) under
 ``valgrind --tool=callgrind`` (Debian's ``valgrind``; start-up takes minutes), sends 30 warm-up
 requests, zeroes the counters, sends ``--requests`` sequential requests and dumps. Under valgrind a
 request takes ~50x longer, so what runs per unit of time (the metrics hand-over every 0.5 s, the
@@ -24,8 +27,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.observe import OFF, ON, PLAIN, STREAM
+from benchmarks.observe import BODIES, OFF, ON, _nginx_provider
 from benchmarks.tools import free_port
+from benchmarks.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,11 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--kind", choices=("plain", "stream"), default="plain")
+    p.add_argument("--upstream", choices=("mock", "nginx"), default="mock")
     args = p.parse_args(argv)
-    body = PLAIN if args.kind == "plain" else STREAM
-    off = count(OFF, body, args.requests) / args.requests
-    on = count(ON, body, args.requests) / args.requests
-    print(f"{args.kind}: {off:,.0f} instructions per request off, {on:,.0f} on ({(on / off - 1) * 100:+.1f}%)")
+    body = BODIES[args.upstream][0 if args.kind == "plain" else 1]
+    nginx = Upstream(free_port()).start() if args.upstream == "nginx" else None
+    try:
+        off_cfg, on_cfg = OFF, ON
+        if nginx is not None:  # as benchmarks/observe.py: the openai provider pointed at nginx
+            off_cfg, on_cfg = (c.replace("[providers.mock]", _nginx_provider(nginx.url)) for c in (OFF, ON))
+        off = count(off_cfg, body, args.requests) / args.requests
+        on = count(on_cfg, body, args.requests) / args.requests
+    finally:
+        if nginx is not None:
+            nginx.stop()
+    print(f"{args.kind} ({args.upstream}): {off:,.0f} instructions per request off, {on:,.0f} on"
+          f" ({(on / off - 1) * 100:+.1f}%)")
     return 0
 
 

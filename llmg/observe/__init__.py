@@ -3,11 +3,11 @@
 ``install`` wires an ``Observer`` into an app only when something is asked for ([metrics]
 enabled, a json access log, [tracing] enabled), so a default gateway pays nothing. Per request:
 
-  request middleware   -> a Rec (start = the moment Sanic had the request head), in flight +1;
+  http.handler.before  -> a Rec (start = the moment Sanic had the request head), in flight +1;
                           a streamed chat/completions request gets ``include_usage`` asked for
                           (unless the limits gate already meters it: its meter is read instead).
   upstream exchanges   -> ObservedTransport adds their time to the Rec.
-  response middleware  -> a complete answer finishes here, with the usage of its body;
+  app.py's response    -> a complete answer finishes here, with the usage of its body;
                           a stream finishes when its body ends (record.Watched).
   finish               -> metrics (precomputed label children), the access line, the span.
 """
@@ -242,21 +242,26 @@ def install(app: App, config: Config) -> None:
         return
     observer = app.ctx.observer = Observer(config)
 
-    # Plain functions where nothing is awaited: Sanic calls a middleware and awaits only what is
-    # awaitable, so no coroutine is made per request.
-    # priority -100: after auth's limits middleware, whose meter (if any) is read.
+    # No Sanic middleware of its own: Sanic runs each middleware between two dispatches of the
+    # http.middleware.before/after signals (a router miss raising and catching NotFound, twice), a
+    # larger cost than the observer's own work (benchmarks/results/observe.md, callgrind). The start
+    # is a handler of http.handler.before, which Sanic fires once the body is read and the request
+    # middleware (the limits gate: its meter is read) has run, and which GatewaySanic dispatches
+    # directly (llmg/signal_dispatch.py); the finish rides on app.py's own response middleware
+    # (``respond``), which runs last.
     checked = observer.budgets
+    start = observer.on_request
     if checked is None:
-        app.on_request(observer.on_request, priority=-100)
-    else:
-        @app.on_request(priority=-100)  # type: ignore[call-arg]
+        @app.signal("http.handler.before")
         async def observe_request(request: Request) -> None:
-            observer.on_request(request)
+            start(request)
+    else:
+        @app.signal("http.handler.before")
+        async def observe_request(request: Request) -> None:
+            start(request)
             name = getattr(request.ctx, "key", PLAIN).name
             if name and request.method == "POST":
                 await checked.check(name)  # 429 insufficient_quota once the budget is spent
-
-    app.on_response(observer.on_response, priority=-500)  # after the others have set their headers and settled
 
     if observer.json_log:
 
