@@ -213,6 +213,20 @@ class _Conn(asyncio.Protocol):
             finally:
                 self.waiter = None
 
+    def take_buffered(self, first: bytes) -> bytes:
+        """``first`` and every body chunk already buffered behind it, as one: when one socket read
+        carried several upstream chunks, the relay then handles (and writes) them once."""
+        parts = [first]
+        chunks = self.chunks
+        while chunks:
+            data = chunks.popleft()
+            self.buffered -= len(data)
+            parts.append(data)
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return b"".join(parts)
+
     @property
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and self.error is None and not self.closed and not self.chunks
@@ -527,6 +541,8 @@ class H1Stream:
                 data = await next_chunk()
                 if data is None:
                     return
+                if conn.chunks:  # more arrived with it: one chunk, so one pass down the relay, one write
+                    data = conn.take_buffered(data)
                 yield data
         except _FAILURES as exc:
             raise failure(exc, self._provider, _TIMEOUTS) from None
