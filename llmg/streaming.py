@@ -50,7 +50,9 @@ def _direct_writer(request: Request) -> Any:
         return None
     protocol = http.protocol
     transport = protocol.transport
-    can_write = protocol._can_write  # noqa: SLF001 - Sanic's own backpressure event (pause_writing)
+    if transport is None:
+        return None
+    can_write = protocol._can_write  # Sanic's own backpressure event (pause_writing)
     write = transport.write
 
     async def send(data: bytes) -> None:
@@ -59,7 +61,7 @@ def _direct_writer(request: Request) -> Any:
         if transport.is_closing():
             raise RequestCancelled
         write(b"%x\r\n%b\r\n" % (len(data), data))
-        protocol._time = monotonic()  # noqa: SLF001 - the response timeout restarts on each write, as in Sanic
+        protocol._time = monotonic()  # the response timeout restarts on each write, as in Sanic
 
     return send
 
