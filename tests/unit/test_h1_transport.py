@@ -379,12 +379,12 @@ def test_stream_idle_deadline_is_the_silence_between_chunks_not_the_whole_stream
         silent = await paced([0.0, 1.5])  # one chunk, then a silence far longer than 0.4 s
         transport = H1Transport(4)
         try:
-            url = "http://127.0.0.1:%d" % steady.sockets[0].getsockname()[1]
+            url = f"http://127.0.0.1:{steady.sockets[0].getsockname()[1]}"
             stream = await transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=idle, provider="t")
             got = [chunk async for chunk in stream.chunks()]
             await stream.aclose()
             assert b"".join(got) == b"".join(b"data: %d\n\n" % i for i in range(8))
-            url = "http://127.0.0.1:%d" % silent.sockets[0].getsockname()[1]
+            url = f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}"
             stream = await transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=idle, provider="t")
             started = loop.time()
             seen: list[bytes] = []
