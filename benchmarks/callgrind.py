@@ -1,8 +1,10 @@
-"""Instructions per plain request: a noise-free cross-check for the A/B on a shared machine.
+"""Instructions per plain (or, ``--kind stream``, streamed) request: a noise-free cross-check for
+the A/B on a shared machine.
 
     git archive <base-commit> llmg | (mkdir -p /tmp/llmg-ab-base && tar -x -C /tmp/llmg-ab-base)
     .venv/bin/python -m benchmarks.callgrind --root /tmp/llmg-ab-base     # A
     .venv/bin/python -m benchmarks.callgrind                              # B: this checkout
+    .venv/bin/python -m benchmarks.callgrind --kind stream                # the same for a stream
 
 Runs one gateway (1 worker) under ``valgrind --tool=callgrind`` in front of the nginx fake, sends
 ``--warmup`` requests, zeroes the counters (``callgrind_control -z``), sends ``--requests`` more one
@@ -35,18 +37,27 @@ from .upstream import Upstream
 CHAT = "/v1/chat/completions"
 
 
+def _send(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> None:
+    # Read to the end: a stream is counted only once its last chunk ([DONE]) has been written.
+    response = client.post(url + CHAT, content=body, headers=headers)
+    response.raise_for_status()
+    if not response.content:
+        raise RuntimeError("empty response")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks.callgrind", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=str(ROOT), help="source tree to run (holds llmg/); default: this checkout")
-    p.add_argument("--transport", default="hybrid")
+    p.add_argument("--transport", default="h1")
+    p.add_argument("--kind", choices=("plain", "stream"), default="plain")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--requests", type=int, default=300)
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
         return 2
-    body = request_body(GATEWAY_MODEL, False)
+    body = request_body(GATEWAY_MODEL, args.kind == "stream")
     headers = {"authorization": f"Bearer {GATEWAY_TOKEN}", "content-type": "application/json"}
     with tempfile.TemporaryDirectory(prefix="llmg-callgrind-") as tmp:
         upstream = Upstream(free_port()).start()
@@ -55,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LLMG_CONFIG"}
         env["PYTHONPATH"] = args.root
+        env["PYTHONHASHSEED"] = "0"  # the same dict and set layouts in every run: fewer stray counts
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out.%p", "--dump-instr=no",
              sys.executable, "-m", "llmg", "serve", "--config", str(conf), "--port", str(port), "--workers", "1"],
@@ -71,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.5)
             with httpx.Client(timeout=120) as client:
                 for _ in range(args.warmup):
-                    client.post(url + CHAT, content=body, headers=headers).raise_for_status()
+                    _send(client, url, body, headers)
                 subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
                 for _ in range(args.requests):
-                    client.post(url + CHAT, content=body, headers=headers).raise_for_status()
+                    _send(client, url, body, headers)
                 subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
             # The dump requested above is part 1 (``out.<pid>.1``); the final one at exit is not used.
             dump = Path(f"{tmp}/out.{proc.pid}.1")
@@ -91,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no summary in the callgrind dump ({len(leftover)} files)", file=sys.stderr)
             return 1
         per = int(found.group(1)) / args.requests
-        print(f"{args.root}: {per:,.0f} instructions per plain request ({args.requests} requests, transport {args.transport})")
+        print(f"{args.root}: {per:,.0f} instructions per {args.kind} request ({args.requests} requests, transport {args.transport})")
     return 0
 
 

@@ -98,9 +98,21 @@ def create_app(loaded: LoadedConfig, plan: registry.Plan | None = None, name: st
 
     # Response middleware that awaits nothing is a plain function: Sanic calls it without
     # building and awaiting a coroutine (every response passes through here).
-    @app.on_response
-    def tag_request_id(request: Request, response: HTTPResponse) -> None:
-        response.headers["x-request-id"] = request_id(request)
+    observer = getattr(app.ctx, "observer", None)
+    if observer is None:
+        @app.on_response
+        def tag_request_id(request: Request, response: HTTPResponse) -> None:
+            response.headers["x-request-id"] = request_id(request)
+    else:
+        # The observer's finish in this same middleware, not one of its own (each Sanic middleware
+        # costs two signal dispatches per request: llmg/observe install). Last (-500), after the
+        # others have set their headers and the limits gate has settled; before the text access line.
+        observed = observer.on_response
+
+        @app.on_response(priority=-500)  # type: ignore[no-untyped-call]
+        def tag_request_id_and_observe(request: Request, response: HTTPResponse) -> None:
+            response.headers["x-request-id"] = request_id(request)
+            observed(request, response)
 
     @app.before_server_start
     async def open_resources(app: App) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 from sanic import Sanic
 from sanic.exceptions import NotFound
 
-FAST_EVENTS = frozenset({"http.routing.after"})
+# http.handler.before: llmg/observe's start (when metrics, the json access log or traces are on).
+FAST_EVENTS = frozenset({"http.routing.after", "http.handler.before"})
 
 
 def _in_order(handlers: tuple[Any, ...]) -> Any:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from time import monotonic
+from typing import Any
 
 from sanic import Request
+from sanic.exceptions import RequestCancelled
+from sanic.http import Http
 
 from .errors import GatewayError, ProviderError
 from .logs import upstream_failure
@@ -19,6 +23,47 @@ __all__ = ["DONE", "KEEPALIVE", "SSEEvent", "SSEParser", "event", "event_json", 
 
 _log = logging.getLogger("llmg.streaming")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+_CHUNKED = Http.http1_response_chunked
+_SEND_SIGNAL = "http.lifecycle.send"
+
+
+def _direct_writer(request: Request) -> Any:
+    """A writer for the chunks between the first and the last, or None to leave them to Sanic.
+
+    Sanic's ``response.send`` costs, per chunk, a coroutine chain, an ``http.lifecycle.send``
+    signal dispatch (a router lookup even when nothing listens) and the chunked framing. The
+    middle chunks of an HTTP/1.1 chunked stream need only the framing, the flow-control wait and
+    the response-timeout clock, so they are written here; the first (with the head) and the last
+    (which ends Sanic's response state) still go through Sanic. Used only where that is exactly
+    equivalent: Sanic's HTTP/1.1 chunked path, and no handler on the send signal.
+    """
+    http = request.stream
+    if type(http) is not Http or getattr(http.response_func, "__func__", None) is not _CHUNKED:
+        return None
+    app_ctx = request.app.ctx
+    listened = getattr(app_ctx, "send_signal_listened", None)
+    if listened is None:
+        # A signal's route is named by its event; a parameterised one ("<...>") might match it too.
+        listened = any(r.name == _SEND_SIGNAL or "<" in r.name for r in request.app.signal_router.routes)
+        app_ctx.send_signal_listened = listened
+    if listened:
+        return None
+    protocol = http.protocol
+    transport = protocol.transport
+    if transport is None:
+        return None
+    can_write = protocol._can_write  # Sanic's own backpressure event (pause_writing)
+    write = transport.write
+
+    async def send(data: bytes) -> None:
+        if not can_write.is_set():  # the client reads slower than we write: wait, as Sanic does
+            await can_write.wait()
+        if transport.is_closing():
+            raise RequestCancelled
+        write(b"%x\r\n%b\r\n" % (len(data), data))
+        protocol._time = monotonic()  # the response timeout restarts on each write, as in Sanic
+
+    return send
 
 
 async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> None:
@@ -41,6 +86,7 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
     )
     assert response is not None
     ended = False
+    send: Any = None  # set after the first chunk, which goes out with the head in one write
     try:
         async for chunk in chunks:
             if ended:
@@ -49,8 +95,12 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
                 # The last event and the chunked-body terminator go out in one write, not two.
                 await response.send(chunk, end_stream=True)
                 ended = True
+            elif send is not None:
+                if chunk:
+                    await send(chunk)
             else:
                 await response.send(chunk)
+                send = _direct_writer(request) or response.send
     except GatewayError as exc:
         request.ctx.error = exc  # observe
         upstream_failure(request, exc)

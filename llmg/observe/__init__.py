@@ -3,11 +3,11 @@
 ``install`` wires an ``Observer`` into an app only when something is asked for ([metrics]
 enabled, a json access log, [tracing] enabled), so a default gateway pays nothing. Per request:
 
-  request middleware   -> a Rec (start = the moment Sanic had the request head), in flight +1;
+  http.handler.before  -> a Rec (start = the moment Sanic had the request head), in flight +1;
                           a streamed chat/completions request gets ``include_usage`` asked for
                           (unless the limits gate already meters it: its meter is read instead).
   upstream exchanges   -> ObservedTransport adds their time to the Rec.
-  response middleware  -> a complete answer finishes here, with the usage of its body;
+  app.py's response    -> a complete answer finishes here, with the usage of its body;
                           a stream finishes when its body ends (record.Watched).
   finish               -> metrics (precomputed label children), the access line, the span.
 """
@@ -68,10 +68,13 @@ class Observer:
 
     # --- request middleware ----------------------------------------------------------------------
 
-    def on_request(self, request: Request) -> None:
+    async def on_request(self, request: Request) -> None:  # the http.handler.before signal handler (install)
+        # ``request.ctx`` and ``request.path`` are Python properties in Sanic (a call each, and
+        # the path is decoded every time): read once per request here and in finish.
+        ctx = request.ctx
         started = getattr(request.stream, "perft0", None)
         rec = Rec(started if started is not None else perf())
-        request.ctx.obs = rec
+        ctx.obs = rec
         current.set(rec)
         if self.metrics is not None and request.path != self.scrape_path:  # idle reads 0, scrapes aside
             self.metrics.in_flight_n += 1
@@ -85,7 +88,7 @@ class Observer:
         # drops) a TypeError, about 1 µs per test on CPython 3.11 (see benchmarks/results/observe.md).
         if not body or body.find(b'"stream"') < 0:
             return
-        ticket = getattr(request.ctx, "limit_ticket", None)
+        ticket = getattr(ctx, "limit_ticket", None)
         meter = ticket.meter if ticket is not None else None
         feed: StreamMeter | None = None
         if meter is None:
@@ -94,21 +97,22 @@ class Observer:
                 return
             meter = feed = ask_for_usage(request, peek.stream_options)
         rec.meter = meter
-        inner = getattr(request.ctx, "wrap_stream", None)
+        inner = getattr(ctx, "wrap_stream", None)
 
         def wrap(chunks: Any) -> AsyncIterator[bytes]:
             source = inner(chunks) if inner is not None else chunks
             return Watched(source, rec, feed, lambda exc: self.finish(request, rec, error=exc))
 
-        request.ctx.wrap_stream = wrap
+        ctx.wrap_stream = wrap
 
     # --- response middleware ---------------------------------------------------------------------
 
     def on_response(self, request: Request, response: HTTPResponse) -> None:
-        rec: Rec | None = getattr(request.ctx, "obs", None)
-        if rec is None:  # turned away before the request middleware (auth, limits, 404)
+        ctx = request.ctx
+        rec: Rec | None = getattr(ctx, "obs", None)
+        if rec is None:  # turned away before the handler (auth, limits, 404)
             started = getattr(request.stream, "perft0", None)
-            rec = request.ctx.obs = Rec(started if started is not None else perf())
+            rec = ctx.obs = Rec(started if started is not None else perf())
         rec.status = response.status
         if rec.done:
             return
@@ -185,9 +189,11 @@ class Observer:
             deployment = response.headers.get(DEPLOYMENT_HEADER) if response is not None else rec.deployment
             upstream_s = rec.upstream_s
             ttft = rec.ttft
+            rid = getattr(ctx, "request_id", None)  # set by app.py's response middleware, before this
             line = (AccessLineWithBodies if self.log_bodies else AccessLine)(
-                time.time(), request_id(request), request.method, request.path, route, policy.name or None,
-                getattr(ctx, "provider", None), getattr(ctx, "model", None), deployment, rec.status,
+                time.time(), rid if rid is not None else request_id(request), request.method, request.path, route,
+                policy.name or None, None if provider == "-" else provider, None if model == "-" else model,
+                deployment, rec.status,
                 round(elapsed * 1000, 3), round(upstream_s * 1000, 3) if upstream_s else None,
                 round(ttft * 1000, 3) if ttft is not None else None,
                 "provider" if kinds is not None else "none",
@@ -242,21 +248,25 @@ def install(app: App, config: Config) -> None:
         return
     observer = app.ctx.observer = Observer(config)
 
-    # Plain functions where nothing is awaited: Sanic calls a middleware and awaits only what is
-    # awaitable, so no coroutine is made per request.
-    # priority -100: after auth's limits middleware, whose meter (if any) is read.
+    # No Sanic middleware of its own: Sanic runs each middleware between two dispatches of the
+    # http.middleware.before/after signals (a router miss raising and catching NotFound, twice), a
+    # larger cost than the observer's own work (benchmarks/results/observe.md, callgrind). The start
+    # is a handler of http.handler.before, which Sanic fires once the body is read and the request
+    # middleware (the limits gate: its meter is read) has run, and which GatewaySanic dispatches
+    # directly (llmg/signal_dispatch.py); the finish rides on app.py's own response middleware
+    # (``respond``), which runs last.
     checked = observer.budgets
     if checked is None:
-        app.on_request(observer.on_request, priority=-100)
+        app.signal("http.handler.before")(observer.on_request)  # the method itself: no call in between
     else:
-        @app.on_request(priority=-100)  # type: ignore[call-arg]
+        start = observer.on_request
+
+        @app.signal("http.handler.before")
         async def observe_request(request: Request) -> None:
-            observer.on_request(request)
+            await start(request)
             name = getattr(request.ctx, "key", PLAIN).name
             if name and request.method == "POST":
                 await checked.check(name)  # 429 insufficient_quota once the budget is spent
-
-    app.on_response(observer.on_response, priority=-500)  # after the others have set their headers and settled
 
     if observer.json_log:
 

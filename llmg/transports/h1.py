@@ -213,6 +213,20 @@ class _Conn(asyncio.Protocol):
             finally:
                 self.waiter = None
 
+    def take_buffered(self, first: bytes) -> bytes:
+        """``first`` and every body chunk already buffered behind it, as one: when one socket read
+        carried several upstream chunks, the relay then handles (and writes) them once."""
+        parts = [first]
+        chunks = self.chunks
+        while chunks:
+            data = chunks.popleft()
+            self.buffered -= len(data)
+            parts.append(data)
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return b"".join(parts)
+
     @property
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and self.error is None and not self.closed and not self.chunks
@@ -498,6 +512,8 @@ class H1Stream:
     """An open answer: body bytes as they arrive; its connection returns to the pool only when
     the answer was read whole before ``aclose``."""
 
+    __slots__ = ("_conn", "_provider", "_idle", "_limits", "status", "headers", "_since", "_timer")
+
     def __init__(self, conn: _Conn, provider: str, idle: float, limits: Limits) -> None:
         self._conn = conn
         self._provider = provider
@@ -506,18 +522,50 @@ class H1Stream:
         self._closed = False  # aclose ran: the connection may already serve another request
         self.status: int = conn.status
         self.headers: Mapping[str, str] = conn.headers
+        self._since = 0.0  # when the current wait for a chunk began
+        self._timer: asyncio.TimerHandle | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        next_chunk = self._conn.next_chunk
+        # The idle deadline (longest silence between chunks) is one timer for the whole stream,
+        # not an asyncio.timeout per chunk: each wait only notes when it began, and the timer,
+        # when it fires, fails the wait if it has lasted ``idle`` or re-arms for when it would.
+        # A short stream thus arms one timer instead of one context manager + timer per chunk.
+        conn = self._conn
+        next_chunk = conn.next_chunk
+        loop = conn.pool.loop
         try:
             while True:
-                async with asyncio.timeout(self._idle):  # longest silence between chunks
-                    data = await next_chunk()
+                if not conn.chunks and not conn.complete and conn.error is None:  # it will wait
+                    self._since = loop.time()
+                    if self._timer is None:
+                        self._timer = loop.call_at(self._since + self._idle, self._check_idle)
+                data = await next_chunk()
                 if data is None:
                     return
+                if conn.chunks:  # more arrived with it: one chunk, so one pass down the relay, one write
+                    data = conn.take_buffered(data)
                 yield data
         except _FAILURES as exc:
             raise failure(exc, self._provider, _TIMEOUTS) from None
+        finally:
+            self._disarm()
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        waiter = self._conn.waiter
+        if waiter is None or waiter.done():
+            return  # not waiting now: the next wait arms a new timer
+        due = self._since + self._idle
+        loop = self._conn.pool.loop
+        if loop.time() >= due:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = loop.call_at(due, self._check_idle)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def read(self) -> bytes:
         cap = self._limits.max_error_body
@@ -531,6 +579,7 @@ class H1Stream:
             return b""
 
     async def aclose(self) -> None:
+        self._disarm()
         if self._closed:
             return
         self._closed = True

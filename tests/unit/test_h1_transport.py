@@ -378,3 +378,52 @@ def test_bytes_after_the_answer_spoil_the_connection() -> None:
             await transport.aclose()
         assert server.connections == 2
     run(main())
+
+
+def test_stream_idle_deadline_is_the_silence_between_chunks_not_the_whole_stream() -> None:
+    """The stream's idle timeout bounds each wait for the next chunk: a stream that keeps
+    sending more often than that runs longer than it, one that goes silent is cut (a 504)."""
+
+    async def paced(gaps: list[float]) -> asyncio.AbstractServer:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            for i, gap in enumerate(gaps):
+                await asyncio.sleep(gap)
+                part = b"data: %d\n\n" % i
+                writer.write(b"%x\r\n%b\r\n" % (len(part), part))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+        return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        idle = Timeout(total=0.4, connect=1)
+        steady = await paced([0.15] * 8)  # 1.2 s in all, never 0.4 s without a chunk
+        silent = await paced([0.0, 1.5])  # one chunk, then a silence far longer than 0.4 s
+        transport = H1Transport(4)
+        try:
+            url = f"http://127.0.0.1:{steady.sockets[0].getsockname()[1]}"
+            stream = await transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=idle, provider="t")
+            got = [chunk async for chunk in stream.chunks()]
+            await stream.aclose()
+            assert b"".join(got) == b"".join(b"data: %d\n\n" % i for i in range(8))
+            url = f"http://127.0.0.1:{silent.sockets[0].getsockname()[1]}"
+            stream = await transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=idle, provider="t")
+            started = loop.time()
+            seen: list[bytes] = []
+            with pytest.raises(UpstreamTimeout):
+                async for chunk in stream.chunks():
+                    seen.append(chunk)
+            waited = loop.time() - started
+            await stream.aclose()
+            assert seen == [b"data: 0\n\n"]
+            assert 0.35 < waited < 1.2  # cut at the idle deadline, not at the upstream's next chunk
+        finally:
+            await transport.aclose()
+            steady.close()
+            silent.close()
+    run(main())
