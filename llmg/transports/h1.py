@@ -512,7 +512,7 @@ class H1Stream:
     """An open answer: body bytes as they arrive; its connection returns to the pool only when
     the answer was read whole before ``aclose``."""
 
-    __slots__ = ("_conn", "_provider", "_idle", "_limits", "status", "headers", "_since", "_timer")
+    __slots__ = ("_conn", "_provider", "_idle", "_limits", "_closed", "status", "headers", "_since", "_timer")
 
     def __init__(self, conn: _Conn, provider: str, idle: float, limits: Limits) -> None:
         self._conn = conn
