@@ -503,6 +503,7 @@ class H1Stream:
         self._provider = provider
         self._idle = idle
         self._limits = limits
+        self._closed = False  # aclose ran: the connection may already serve another request
         self.status: int = conn.status
         self.headers: Mapping[str, str] = conn.headers
 
@@ -530,6 +531,9 @@ class H1Stream:
             return b""
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         conn = self._conn
         if not conn.reusable:
             conn.abort()
@@ -537,7 +541,10 @@ class H1Stream:
 
     def __del__(self) -> None:
         # Dropped without aclose (a caller failed between opening and relaying it): close the
-        # connection rather than leave it open, unread, for the life of the worker.
+        # connection rather than leave it open, unread, for the life of the worker. After aclose
+        # the connection may be back in the pool and busy with another request: never touch it.
+        if self._closed:
+            return
         conn = self._conn
         if conn.busy:
             conn.abort()

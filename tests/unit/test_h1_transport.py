@@ -267,6 +267,33 @@ def test_stream_yields_chunks_as_they_come_and_returns_a_whole_read_connection()
     run(main())
 
 
+def test_a_closed_stream_dropped_later_leaves_its_reused_connection_alone() -> None:
+    # A token-refresh retry: a 401 stream is read, closed, and its variable rebound to the retry's
+    # stream, which reuses the same pooled connection. Collecting the first stream must not abort
+    # the connection the second one is reading (main's __del__ did: the retry hung to its timeout).
+    async def main() -> None:
+        parts = [b"data: %d\n\n" % i for i in range(3)]
+        denied = b"HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 8\r\n\r\nexpired\n"
+        server = Scripted(lambda c, n, req: denied if n == 0 else chunked(*parts), delay=0.1)
+        async with server as url:
+            transport = H1Transport(4)
+            stream = await transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=TIMEOUT, provider="t")
+            assert stream.status == 401 and await stream.read() == b"expired\n"
+            await stream.aclose()
+            opening = asyncio.ensure_future(
+                transport.stream("POST", url + "/s", headers={}, body=b"{}", timeout=TIMEOUT, provider="t"))
+            await asyncio.sleep(0.02)  # the retry's request is written on the pooled connection
+            del stream  # the first stream's __del__ runs now, while the retry owns the connection
+            async with asyncio.timeout(2):
+                retry = await opening
+                got = b"".join([chunk async for chunk in retry.chunks()])
+            await retry.aclose()
+            await transport.aclose()
+        assert got == b"".join(parts)
+        assert server.connections == 1
+    run(main())
+
+
 def test_a_large_stream_pauses_reading_and_arrives_whole() -> None:
     async def main() -> None:
         part = b"y" * 65536
