@@ -134,7 +134,9 @@ class _Conn(asyncio.Protocol):
         self.head_size += len(name) + len(value)
         if self.head_size > _MAX_HEAD:
             raise ValueError("answer headers too large")
-        key = name.decode("latin-1").lower()
+        # bytes.lower() is ASCII-only, which is all a header name may hold (RFC 9110 tokens, llhttp
+        # refuses anything else): one call less per header than decoding and then lowercasing text.
+        key = name.lower().decode("latin-1")
         text = value.decode("latin-1")
         headers = self.headers
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
@@ -283,7 +285,8 @@ class _Pool:
 
     def release(self, conn: _Conn) -> None:
         if conn.reusable and not self.owner.closed and len(self.idle) < self.owner.pool_size:
-            conn._begin(False)
+            # Not reset here: ``start`` resets it for the next exchange (once per request, not twice);
+            # while idle, ``busy`` is False, so any byte or close from the server just retires it.
             self.idle.append(conn)
         else:
             conn.abort()
