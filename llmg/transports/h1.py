@@ -352,6 +352,9 @@ class H1Transport:
         self._targets: dict[str, tuple[Origin, str, str]] = {}
         # id(headers) -> (a copy of headers, its encoded block): see pyreqwest.py's header maps.
         self._blocks: dict[int, tuple[dict[str, str], str, bool]] = {}
+        # (method, url, id(headers)) -> (a copy of headers, origin, the head up to Content-Length):
+        # an adapter sends the same few combinations, so the static part is encoded once.
+        self._heads: dict[tuple[str, str, int], tuple[dict[str, str], Origin, bytes]] = {}
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -406,6 +409,19 @@ class H1Transport:
         return block, has_host
 
     def _encode(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[Origin, bytes]:
+        if body is not None and type(headers) is dict:
+            key = (method, url, id(headers))
+            cached = self._heads.get(key)
+            if cached is not None and cached[0] == headers:
+                return cached[1], b"%bcontent-length: %d\r\n\r\n%b" % (cached[2], len(body), body)
+            origin, path, host_header = self._target(url)
+            block, has_host = self._block(headers)
+            host_line = "" if has_host else f"host: {host_header}\r\n"
+            prefix = f"{method} {path} HTTP/1.1\r\n{host_line}{block}".encode("latin-1")
+            if len(self._heads) >= _CACHE_MAX:
+                self._heads.clear()
+            self._heads[key] = (dict(headers), origin, prefix)
+            return origin, b"%bcontent-length: %d\r\n\r\n%b" % (prefix, len(body), body)
         origin, path, host_header = self._target(url)
         block, has_host = self._block(headers)
         host_line = "" if has_host else f"host: {host_header}\r\n"
