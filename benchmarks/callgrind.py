@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=("plain", "stream"), default="plain")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--keep", metavar="FILE", help="copy the dump here (for callgrind_annotate's per-function view)")
     args = p.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (apt-get install -y valgrind)", file=sys.stderr)
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             while not dump.exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
             text = dump.read_text(errors="replace")
+            if args.keep:
+                shutil.copyfile(dump, args.keep)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(120)

@@ -74,12 +74,13 @@ def install(app: App) -> None:
             api_key = request.headers.get("x-api-key")
             authorization = f"Bearer {api_key}" if api_key else None
         # --- end inbound APIs
-        policy = current(request).auth.identify(authorization)
+        ctx = request.ctx  # a property (a Python call): read once
+        policy = current(request, ctx).auth.identify(authorization)
         if policy is None:
             raise AuthenticationError()
         if policy.expires_at is not None and time.time() >= policy.expires_at:
             raise KeyExpired()
-        request.ctx.key = policy
+        ctx.key = policy
         gate = getattr(request.app.ctx, "limits", None)
         if gate is not None and (policy.limited or gate.global_rpm):
             await gate.admit(request, policy)

@@ -28,12 +28,13 @@ os.register_at_fork(after_in_child=_reseed)
 
 
 def request_id(request: Request) -> str:
-    rid = getattr(request.ctx, "request_id", None)
+    ctx = request.ctx  # a property (a Python call): read once
+    rid = getattr(ctx, "request_id", None)
     if rid is None:
         given = request.headers.get("x-request-id")
         if given and len(given) <= _MAX_LENGTH and _SAFE.issuperset(given):
             rid = given
         else:
             rid = f"{_PREFIX}{next(_counter):016x}"
-        request.ctx.request_id = rid
+        ctx.request_id = rid
     return rid

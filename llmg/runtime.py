@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sanic import Request
 
@@ -74,9 +75,13 @@ def build(loaded: LoadedConfig, plan: registry.Plan, transport: Transport, gener
                    models, generation)
 
 
-def current(request: Request) -> Runtime:
-    """The runtime this request runs on: the worker's current one, pinned at the first call."""
-    ctx = request.ctx
+def current(request: Request, ctx: Any = None) -> Runtime:
+    """The runtime this request runs on: the worker's current one, pinned at the first call.
+
+    ``ctx``: ``request.ctx`` when the caller holds it already (Sanic's ``ctx`` is a property: a
+    Python call per read, on the hot path)."""
+    if ctx is None:
+        ctx = request.ctx
     runtime: Runtime | None = getattr(ctx, "runtime", None)
     if runtime is None:
         runtime = ctx.runtime = app_context(request).runtime

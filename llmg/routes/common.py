@@ -36,18 +36,19 @@ def routed_call(request: Request, decoder: msgspec.json.Decoder[T]) -> tuple[Pro
     require_json(request)
     raw = request.body
     body = decode(raw, decoder)
-    resolver = current(request).resolver
+    ctx = request.ctx  # a property (a Python call): read once
+    resolver = current(request, ctx).resolver
     model = body.model  # type: ignore[attr-defined]
     groups = resolver.groups
     if groups:  # no groups configured: this test is all the single-provider path pays
         group = groups.get(model)
         if group is not None:
-            request.ctx.provider = model  # the group's name, for the access log and failure warnings
-            request.ctx.model = model  # observe: a routed name, never an unresolved one (label cardinality)
+            ctx.provider = model  # the group's name, for the access log and failure warnings
+            ctx.model = model  # observe: a routed name, never an unresolved one (label cardinality)
             return group, Call(raw, body, model, model, request_id(request))  # type: ignore[arg-type]
     provider, upstream, full = resolver.resolve(model)
-    request.ctx.provider = provider.name  # for the access log and upstream-failure warnings
-    request.ctx.model = full  # observe: "provider/model", the pricing key
+    ctx.provider = provider.name  # for the access log and upstream-failure warnings
+    ctx.model = full  # observe: "provider/model", the pricing key
     return provider, Call(raw, body, full, upstream, request_id(request))  # type: ignore[arg-type]
 
 

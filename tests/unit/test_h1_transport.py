@@ -233,6 +233,30 @@ def test_timeout_is_a_504_and_cancellation_closes_the_connection() -> None:
     run(main())
 
 
+def test_total_timeout_on_a_reused_connection_is_a_504_and_the_connection_is_dropped() -> None:
+    # A pooled connection takes the fast path (no asyncio.timeout: a timer on the connection).
+    # The bound must hold there too, for the wait for the head, and the connection must not return
+    # to the pool. The answer after the timeout would otherwise be read as the next request's.
+    async def main() -> None:
+        server = Scripted(lambda c, n, req: ok())
+        async with server as url:
+            transport = H1Transport(4)
+            assert (await post(transport, url)).status == 200  # now pooled
+            server.delay = 1.0
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(UpstreamTimeout):
+                await transport.request("POST", url + "/slow", headers={}, body=b"{}",
+                                        timeout=Timeout(total=0.2, connect=1), provider="t")
+            assert loop.time() - started < 0.9
+            server.delay = 0.0
+            assert (await post(transport, url)).status == 200
+            await transport.aclose()
+            await asyncio.sleep(0.1)
+        assert server.connections == 2  # the timed-out connection was not reused
+    run(main())
+
+
 def test_header_injection_is_refused_before_anything_is_sent() -> None:
     async def main() -> None:
         server = Scripted(lambda c, n, req: ok())
