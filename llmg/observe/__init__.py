@@ -7,9 +7,12 @@ enabled, a json access log, [tracing] enabled), so a default gateway pays nothin
                           a streamed chat/completions request gets ``include_usage`` asked for
                           (unless the limits gate already meters it: its meter is read instead).
   upstream exchanges   -> ObservedTransport adds their time to the Rec.
-  app.py's response    -> a complete answer finishes here, with the usage of its body;
-                          a stream finishes when its body ends (record.Watched).
-  finish               -> metrics (precomputed label children), the access line, the span.
+  app.py's response    -> a complete answer finishes here; a stream when its body ends
+                          (record.Watched). Either way in flight -1 and ONE record appended
+                          (references already at hand: the Rec, request, ctx, response, the end).
+  every BATCH_S         -> batch.Batch.drain: usage, cost, budgets, metrics and the access lines of
+                          all finished requests in one loop (also before a scrape, a budget check,
+                          GET /v1/key, and at worker stop). Spans end at the request's end.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ class Observer:
             from .metrics import Metrics
 
             self.metrics = Metrics()
-        self.scrape_path = config.metrics.path
         self.json_log = config.server.access_log and logs.effective_format(config.logging.format) == "json"
         self.log_bodies = config.logging.log_bodies
         self.prices = Prices(config.pricing)
@@ -77,7 +79,7 @@ class Observer:
         rec = Rec(started if started is not None else perf())
         ctx.obs = rec
         current.set(rec)
-        if self.metrics is not None and request.path != self.scrape_path:  # idle reads 0, scrapes aside
+        if self.metrics is not None:  # a scrape counts too, and takes itself out (scrape)
             self.metrics.in_flight_n += 1
             rec.counted = True
         if self.tracer is not None:
@@ -187,7 +189,13 @@ class Observer:
         groups = current_runtime(request).resolver.groups
         if groups:
             self.metrics.observe_breakers(groups)
-        body, content_type = self.metrics.exposition()
+        # Not counting the scrape itself (an idle gateway reads 0): a comparison here, not a
+        # request.path (a property that decodes the path) per request in on_request.
+        self.metrics.in_flight_n -= 1
+        try:
+            body, content_type = self.metrics.exposition()
+        finally:
+            self.metrics.in_flight_n += 1
         return HTTPResponse(body, content_type=content_type)
 
 
