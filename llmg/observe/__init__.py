@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,6 +39,8 @@ from .batch import BATCH_S, Batch
 from .budget import Budgets
 from .pricing import Prices
 from .record import ObservedTransport, Rec, Watched, current, perf
+
+_log = logging.getLogger("llmg.observe")
 
 __all__ = ["Observer", "install", "wanted", "wrap_transport"]
 
@@ -166,9 +169,12 @@ class Observer:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(BATCH_S)
-                batch.drain()
-                if metrics is not None:
-                    metrics.flush()
+                try:
+                    batch.drain()
+                    if metrics is not None:
+                        metrics.flush()
+                except Exception:  # one bad batch is lost, not every later one (the loop stays)
+                    _log.exception("observe: a batch of finished requests could not be recorded")
 
         self._task = asyncio.get_running_loop().create_task(loop())
 
