@@ -114,6 +114,24 @@ def access_json(line: Any) -> None:
             flush_access()
 
 
+def access_json_batch(lines: list[Any]) -> None:
+    """A batch of access lines (llmg/observe/batch.py drains its records every BATCH_S): encoded
+    into the buffer and written at once, each write whole lines and within PIPE_BUF when it can be."""
+    if not access.isEnabledFor(logging.INFO):
+        return
+    buf = _lines
+    encode_into = _json.encode_into
+    for line in lines:
+        before = len(buf)
+        encode_into(line, buf, -1)
+        buf.append(10)  # \n
+        if len(buf) > PIPE_BUF and before:  # the write it would take is too long: what was there goes first
+            with memoryview(buf) as view:  # released before the bytearray is resized
+                _write(view[:before])
+            del buf[:before]
+    flush_access()  # the batch has waited already: no timer of its own
+
+
 atexit.register(flush_access)
 # --- end observe ---
 

@@ -104,8 +104,18 @@ _chunk = msgspec.json.Decoder(_Chunk)
 
 def body_usage(body: bytes) -> _Usage | None:
     """The usage object of a complete answer; None if it carries none."""
-    if body.find(b'"usage"') < 0:  # find, not `in` (which builds and drops a TypeError first)
+    at = body.rfind(b'"usage"')  # rfind, not `in` (which builds and drops a TypeError first)
+    if at < 0:
         return None
+    # OpenAI-style answers end with their usage: decode only that tail, as an object of its own,
+    # not the whole answer. The tail parses only if that "usage" is a top-level key (any deeper one
+    # leaves an unbalanced closing brace; a string "usage" is not followed by a colon), else the
+    # whole body is decoded as before.
+    if at > 0:
+        try:
+            return _body.decode(b"{" + body[at:]).usage
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
     try:
         return _body.decode(body).usage
     except msgspec.DecodeError:

@@ -7,15 +7,19 @@ enabled, a json access log, [tracing] enabled), so a default gateway pays nothin
                           a streamed chat/completions request gets ``include_usage`` asked for
                           (unless the limits gate already meters it: its meter is read instead).
   upstream exchanges   -> ObservedTransport adds their time to the Rec.
-  app.py's response    -> a complete answer finishes here, with the usage of its body;
-                          a stream finishes when its body ends (record.Watched).
-  finish               -> metrics (precomputed label children), the access line, the span.
+  app.py's response    -> a complete answer finishes here; a stream when its body ends
+                          (record.Watched). Either way in flight -1 and ONE record appended
+                          (references already at hand: the Rec, request, ctx, response, the end).
+  every BATCH_S         -> batch.Batch.drain: usage, cost, budgets, metrics and the access lines of
+                          all finished requests in one loop (also before a scrape, a budget check,
+                          GET /v1/key, and at worker stop). Spans end at the request's end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import time
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,13 +33,14 @@ from ..errors import AuthenticationError, GatewayError
 from ..keys import PLAIN
 from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek: one decoder
 from ..limits.usage import StreamMeter, ask_for_usage, body_usage
-from ..request_id import request_id
 from ..routing.attempts import DEPLOYMENT_HEADER
 from ..runtime import current as current_runtime
-from .access import AccessLine, AccessLineWithBodies
+from .batch import BATCH_S, Batch
 from .budget import Budgets
 from .pricing import Prices
 from .record import ObservedTransport, Rec, Watched, current, perf
+
+_log = logging.getLogger("llmg.observe")
 
 __all__ = ["Observer", "install", "wanted", "wrap_transport"]
 
@@ -54,7 +59,6 @@ class Observer:
             from .metrics import Metrics
 
             self.metrics = Metrics()
-        self.scrape_path = config.metrics.path
         self.json_log = config.server.access_log and logs.effective_format(config.logging.format) == "json"
         self.log_bodies = config.logging.log_bodies
         self.prices = Prices(config.pricing)
@@ -65,6 +69,8 @@ class Observer:
             from .tracing import Tracer
 
             self.tracer = Tracer(config.tracing)
+        self.batch = Batch(self.metrics, self.prices, self.budgets, self.json_log, self.log_bodies)
+        self._task: asyncio.Task[None] | None = None
 
     # --- request middleware ----------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ class Observer:
         rec = Rec(started if started is not None else perf())
         ctx.obs = rec
         current.set(rec)
-        if self.metrics is not None and request.path != self.scrape_path:  # idle reads 0, scrapes aside
+        if self.metrics is not None:  # a scrape counts too, and takes itself out (scrape)
             self.metrics.in_flight_n += 1
             rec.counted = True
         if self.tracer is not None:
@@ -101,7 +107,7 @@ class Observer:
 
         def wrap(chunks: Any) -> AsyncIterator[bytes]:
             source = inner(chunks) if inner is not None else chunks
-            return Watched(source, rec, feed, lambda exc: self.finish(request, rec, error=exc))
+            return Watched(source, rec, feed, lambda exc: self.finish(request, rec, exc))
 
         ctx.wrap_stream = wrap
 
@@ -113,121 +119,90 @@ class Observer:
         if rec is None:  # turned away before the handler (auth, limits, 404)
             started = getattr(request.stream, "perft0", None)
             rec = ctx.obs = Rec(started if started is not None else perf())
-        rec.status = response.status
+        status = rec.status = response.status
         if rec.done:
             return
-        content_type = response.content_type
-        if response.status < 400 and content_type and content_type.startswith(_SSE):
-            # Finished when the stream ends (record.Watched), without the response: keep which
-            # deployment of a routing group serves it, for its price and its access line.
-            rec.deployment = response.headers.get(DEPLOYMENT_HEADER)
-            return
-        if response.status < 400:
-            rec.usage = body_usage(response.body or b"")
-        self.finish(request, rec, response)
+        if status < 400:
+            content_type = response.content_type
+            if content_type and content_type.startswith(_SSE):
+                # Finished when the stream ends (record.Watched), without the response: keep which
+                # deployment of a routing group serves it, for its price and its access line.
+                rec.deployment = response.headers.get(DEPLOYMENT_HEADER)
+                return
+        rec.done = True
+        if rec.counted:
+            self.metrics.in_flight_n -= 1
+        if rec.span is not None:
+            self._end_span(request, rec, response, None)
+        # The whole of the request path's share: one record, read by batch.Batch.drain.
+        self.batch.pending.append((rec, request, ctx, response, None, perf()))
 
-    # --- the end of a request --------------------------------------------------------------------
+    # --- the end of a stream ---------------------------------------------------------------------
 
-    def finish(self, request: Request, rec: Rec, response: HTTPResponse | None = None,
-               error: BaseException | None = None) -> None:
+    def finish(self, request: Request, rec: Rec, error: BaseException | None = None) -> None:
         if rec.done:
             return
         rec.done = True
-        elapsed = perf() - rec.start
-        ctx = request.ctx
-        policy = getattr(ctx, "key", PLAIN)
-        key = policy.name or "-"
-        provider = getattr(ctx, "provider", "-")
-        model = getattr(ctx, "model", "-")
-        route = request.route.path if request.route is not None else "-"
-        usage = rec.usage
-        kinds = usage.kinds() if usage is not None else None
-        cost: float | None = None
-        if kinds is not None:
-            price = self.prices.get(model)
-            if price is None:  # a routing group: priced by the deployment that answered
-                served = response.headers.get(DEPLOYMENT_HEADER) if response is not None else rec.deployment
-                if served:
-                    price = self.prices.get(_served_model(request, model, served))
-            if price is not None:
-                cost = price.cost(kinds[0], kinds[1], kinds[2])
-        if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
-            error = getattr(ctx, "error", None)
-        if cost is not None and self.budgets is not None and policy.name:
-            self.budgets.charge(policy.name, cost)
-        m = self.metrics
-        if m is not None:
-            if rec.counted:
-                m.in_flight_n -= 1
-                rec.counted = False
-            ch = m.child(route, provider, model, key, rec.status)
-            ch.n += 1
-            ch.duration.observe(elapsed)
-            if rec.upstream_s:
-                ch.upstream.observe(rec.upstream_s)
-            if rec.ttft is not None:
-                ch.ttft.observe(rec.ttft)
-            if kinds is not None:
-                counts = ch.token_n
-                counts[0] += kinds[0]
-                counts[1] += kinds[1]
-                counts[2] += kinds[2]
-                counts[3] += kinds[3]
-                if cost is not None:
-                    ch.cost_usd += cost
-                else:
-                    ch.unpriced_n += 1
-            elif rec.status < 400 and provider != "-":
-                ch.no_usage_n += 1
-            if error is not None:
-                if provider == "-":  # refused before routing: the gateway's own limits
-                    if rec.status == 429:
-                        m.rate_limited.labels(key).inc()
-                elif logs.is_upstream_failure(error):
-                    m.upstream_errors.labels(provider, error.code or error.type).inc()
-        if self.json_log:
-            deployment = response.headers.get(DEPLOYMENT_HEADER) if response is not None else rec.deployment
-            upstream_s = rec.upstream_s
-            ttft = rec.ttft
-            rid = getattr(ctx, "request_id", None)  # set by app.py's response middleware, before this
-            line = (AccessLineWithBodies if self.log_bodies else AccessLine)(
-                time.time(), rid if rid is not None else request_id(request), request.method, request.path, route,
-                policy.name or None, None if provider == "-" else provider, None if model == "-" else model,
-                deployment, rec.status,
-                round(elapsed * 1000, 3), round(upstream_s * 1000, 3) if upstream_s else None,
-                round(ttft * 1000, 3) if ttft is not None else None,
-                "provider" if kinds is not None else "none",
-                kinds[0] if kinds is not None else None, kinds[1] if kinds is not None else None,
-                kinds[2] if kinds is not None else None, kinds[3] if kinds is not None else None,
-                cost, (error.code or error.type) if error is not None else None,
-            )
-            if isinstance(line, AccessLineWithBodies):
-                line.request_body = (request.body or b"").decode("utf-8", "replace")
-                if response is not None:
-                    line.response_body = (response.body or b"").decode("utf-8", "replace")
-            logs.access_json(line)
+        if rec.counted:
+            self.metrics.in_flight_n -= 1
         if rec.span is not None:
-            self.tracer.end(rec.span, request, rec, kinds, error)
+            self._end_span(request, rec, None, error)
+        self.batch.pending.append((rec, request, request.ctx, None, error, perf()))
+
+    def _end_span(self, request: Request, rec: Rec, response: HTTPResponse | None,
+                  error: BaseException | None) -> None:
+        """Traces only: the span ends now (its end time), so its usage is read now too."""
+        usage = rec.usage if response is None else (body_usage(response.body or b"") if rec.status < 400 else None)
+        if not isinstance(error, GatewayError):
+            error = getattr(request.ctx, "error", None)
+        self.tracer.end(rec.span, request, rec, usage.kinds() if usage is not None else None, error)
+
+    def drain(self) -> None:
+        """Finished requests to metrics, budgets and access lines (batch.Batch.drain)."""
+        self.batch.drain()
+
+    def start(self) -> None:
+        """Every BATCH_S: the finished requests drained, the metrics handed to prometheus-client."""
+        metrics = self.metrics
+        batch = self.batch
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(BATCH_S)
+                try:
+                    batch.drain()
+                    if metrics is not None:
+                        metrics.flush()
+                except Exception:  # one bad batch is lost, not every later one (the loop stays)
+                    _log.exception("observe: a batch of finished requests could not be recorded")
+
+        self._task = asyncio.get_running_loop().create_task(loop())
+
+    def stop(self) -> None:
+        """Worker stop: nothing pending is lost."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.batch.drain()
+        logs.flush_access()
+        if self.metrics is not None:
+            self.metrics.worker_exit()
 
     # --- GET /metrics ----------------------------------------------------------------------------
 
     def scrape(self, request: Request) -> HTTPResponse:
+        self.batch.drain()  # every finished request of this worker counted
         groups = current_runtime(request).resolver.groups
         if groups:
             self.metrics.observe_breakers(groups)
-        body, content_type = self.metrics.exposition()
+        # Not counting the scrape itself (an idle gateway reads 0): a comparison here, not a
+        # request.path (a property that decodes the path) per request in on_request.
+        self.metrics.in_flight_n -= 1
+        try:
+            body, content_type = self.metrics.exposition()
+        finally:
+            self.metrics.in_flight_n += 1
         return HTTPResponse(body, content_type=content_type)
-
-
-def _served_model(request: Request, group: str, label: str) -> str:
-    """The "provider/model" of the deployment of ``group`` (or of its fallbacks) whose
-    x-llmg-deployment label is ``label`` (a deployment's ``name`` when it has one)."""
-    found = current_runtime(request).resolver.groups.get(group)
-    for target in found.chain if found is not None else ():
-        for dep in target.deployments:
-            if dep.label == label:
-                return dep.full
-    return label
 
 
 def _peek(body: bytes) -> Any:
@@ -260,19 +235,23 @@ def install(app: App, config: Config) -> None:
         app.signal("http.handler.before")(observer.on_request)  # the method itself: no call in between
     else:
         start = observer.on_request
+        checked_batch = observer.batch
 
         @app.signal("http.handler.before")
         async def observe_request(request: Request) -> None:
             await start(request)
+            checked_batch.drain()  # this worker's finished requests charged before the check
             name = getattr(request.ctx, "key", PLAIN).name
             if name and request.method == "POST":
                 await checked.check(name)  # 429 insufficient_quota once the budget is spent
 
-    if observer.json_log:
+    @app.after_server_start
+    async def observe_batches(app: App) -> None:
+        observer.start()
 
-        @app.before_server_stop
-        async def flush_access_lines(app: App) -> None:
-            logs.flush_access()
+    @app.before_server_stop
+    async def observe_stop(app: App) -> None:
+        observer.stop()
 
     budgets = observer.budgets
     if budgets is not None:
@@ -296,11 +275,3 @@ def install(app: App, config: Config) -> None:
             return observer.scrape(request)
 
         app.add_route(metrics, config.metrics.path, methods=["GET"], name="metrics", ctx_public=bool(scrape_key))
-
-        @app.after_server_start
-        async def metrics_flusher(app: App) -> None:
-            observer.metrics.start()
-
-        @app.before_server_stop
-        async def metrics_worker_exit(app: App) -> None:
-            observer.metrics.worker_exit()

@@ -6,13 +6,12 @@ directory before the workers start, see ``prepare_multiprocess``) and a scrape, 
 one worker, sums them all. Without that variable (one process, tests in-process) each app has its
 own registry, so several apps in one process never share counters.
 
-Label children are looked up once per label combination and kept (``Metrics.children``): a
-request pays one dict lookup and the increments, no string building.
+Label children are looked up once per label combination and kept (``Metrics.children``); the
+values are added in batches (llmg/observe/batch.py), not per request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import shutil
@@ -31,8 +30,6 @@ BREAKER = {"closed": 0, "half-open": 1, "open": 2}
 # Distinct label sets kept per worker; past it new ones are counted under model="other", so a
 # caller inventing model names cannot grow the exposition without bound.
 MAX_CHILDREN = 5000
-# How often a worker hands its pending values to prometheus-client (see Children).
-FLUSH_S = 0.5
 
 
 def prepare_multiprocess() -> str:
@@ -149,22 +146,13 @@ class Metrics:
                              ["group", "deployment"], registry=reg, multiprocess_mode="max")
         self.children: dict[tuple[str, str, str, str, int], Children] = {}
         self.in_flight_n = 0  # set on the gauge at each flush
-        self._task: asyncio.Task[None] | None = None
 
     def flush(self) -> None:
-        """Pending values to prometheus-client: before each scrape, and every FLUSH_S per worker
-        (so another worker's scrape sees this one's requests at most FLUSH_S late)."""
+        """Pending values to prometheus-client: before each scrape, and after each batch.BATCH_S
+        drain (so another worker's scrape sees this one's requests at most BATCH_S late)."""
         for child in self.children.values():
             child.flush()
         self.in_flight.set(self.in_flight_n)
-
-    def start(self) -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(FLUSH_S)
-                self.flush()
-
-        self._task = asyncio.get_running_loop().create_task(loop())
 
     def child(self, route: str, provider: str, model: str, key: str, status: int) -> Children:
         label = (route, provider, model, key, status)
@@ -200,9 +188,6 @@ class Metrics:
 
     def worker_exit(self) -> None:
         """A stopped worker's pending values are written; its live gauges no longer count."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
         self.flush()
         if self.multiprocess:
             from prometheus_client import multiprocess

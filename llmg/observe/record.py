@@ -84,11 +84,25 @@ class ObservedTransport:
         self._tracer = tracer  # observe.tracing.Tracer: a child span per upstream attempt
         self.name = inner.name
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
+                      timeout: Any, provider: str) -> Any:
+        # The Transport protocol's own keywords, not **kwargs: no dict built and unpacked per
+        # request when untraced (benchmarks/results/observe.md, round three).
         rec = current.get()
+        if rec is not None and rec.span is None:
+            t0 = perf()
+            try:
+                return await self._inner.request(method, url, headers=headers, body=body, timeout=timeout,
+                                                 provider=provider)
+            finally:
+                rec.upstream_s += perf() - t0
+        return await self._traced(rec, method, url,
+                                  {"headers": headers, "body": body, "timeout": timeout, "provider": provider})
+
+    async def _traced(self, rec: Rec | None, method: str, url: str, kwargs: dict[str, Any]) -> Any:
         if rec is None:
             return await self._inner.request(method, url, **kwargs)
-        span = self._tracer.attempt(rec, kwargs) if rec.span is not None else None
+        span = self._tracer.attempt(rec, kwargs)
         t0 = perf()
         status = 0
         try:
@@ -97,8 +111,7 @@ class ObservedTransport:
             return answer
         finally:
             rec.upstream_s += perf() - t0
-            if span is not None:
-                self._tracer.attempt_end(span, status)
+            self._tracer.attempt_end(span, status)
 
     async def stream(self, method: str, url: str, **kwargs: Any) -> Any:
         rec = current.get()

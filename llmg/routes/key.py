@@ -34,6 +34,7 @@ async def key_info(request: Request) -> HTTPResponse:
     # --- observe: the key's spend against its budget ---
     observer = getattr(request.app.ctx, "observer", None)
     if observer is not None and observer.budgets is not None and policy.name:
+        observer.drain()  # this worker's finished requests charged first (llmg/observe/batch.py)
         spent = await observer.budgets.spent(policy.name)
         if spent is not None:
             info.budget = KeyBudget(budget_usd=spent[0], period=spent[1], spent_usd=spent[2])

@@ -96,3 +96,17 @@ def test_responses_usage_from_response_completed() -> None:
     meter = StreamMeter(drop_usage_chunk=False)
     assert run(meter, [created, done]) == created + done
     assert meter.usage is not None and meter.usage.kinds() == (9, 3, 4, 2)
+
+
+@pytest.mark.parametrize("body, tokens", [
+    # the answer's own top-level usage, wherever it is, whatever nested or quoted "usage" follows it
+    (b'{"choices":[{"message":{"content":"the \\"usage\\": 99 of it"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}}', 7),
+    (b'{"usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[{"message":{"content":"x"}}]}', 7),
+    (b'{"usage":{"prompt_tokens":3,"completion_tokens":4},"meta":{"usage":{"prompt_tokens":50,"completion_tokens":50}}}', 7),
+    (b'{"usage":{"prompt_tokens":3,"completion_tokens":4},"tags":["usage"],"kind":"usage"}', 7),
+    (b'{"choices":[],"meta":{"usage":{"prompt_tokens":50,"completion_tokens":50}}}', None),
+    (b'{"choices":[],"usage":null}', None),
+])
+def test_the_usage_of_a_complete_answer_is_its_top_level_one(body: bytes, tokens: int | None) -> None:
+    assert json.loads(body)  # the fixtures are valid JSON
+    assert body_tokens(body) == tokens

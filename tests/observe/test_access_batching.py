@@ -59,3 +59,17 @@ def test_a_long_line_goes_alone_and_nothing_is_left_behind(writes) -> None:
 def test_outside_a_loop_a_line_is_written_at_once(writes) -> None:
     logs.access_json({"n": 7})
     assert writes == [b'{"n":7}\n']
+
+
+def test_a_drained_batch_is_written_at_once_in_whole_lines(writes) -> None:
+    # llmg/observe/batch.py hands over every finished request of a BATCH_S at once: written without
+    # a timer, in order, each write whole lines within PIPE_BUF, a long (log_bodies) line alone.
+    batch = [{"n": i, "pad": "x" * 300} for i in range(30)]
+    batch.insert(10, {"n": -1, "body": "y" * (2 * logs.PIPE_BUF)})
+    logs.access_json_batch(batch)
+    lines = [json.loads(line) for w in writes for line in w.splitlines()]
+    assert [line["n"] for line in lines] == [b["n"] for b in batch]
+    assert all(w.endswith(b"\n") for w in writes)
+    assert all(len(w) <= logs.PIPE_BUF or w.count(b"\n") == 1 for w in writes)
+    assert any(len(w) > logs.PIPE_BUF and w.count(b"\n") == 1 for w in writes)
+    assert len(writes) < len(batch) // 2  # gathered, not one write each

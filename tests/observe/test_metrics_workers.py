@@ -61,7 +61,7 @@ def test_counters_are_exact_across_two_workers(gateway) -> None:
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         before = samples(client.get("/metrics", headers=SCRAPE).text)
         sent = _traffic(gateway, client)
-        # each worker hands its values over every FLUSH_S (0.5 s): wait until the sum is in...
+        # each worker hands its values over every BATCH_S (0.25 s): wait until the sum is in...
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             found = samples(client.get("/metrics", headers=SCRAPE).text)
@@ -100,7 +100,7 @@ def test_a_real_prometheus_scrapes_the_gateway(gateway) -> None:
     prometheus, _ = _ensure_prometheus()
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         _traffic(gateway, client)
-        time.sleep(2)  # both workers have flushed (FLUSH_S = 0.5 s)
+        time.sleep(2)  # both workers have flushed (BATCH_S = 0.25 s)
         sent_before = value(samples(client.get("/metrics", headers=SCRAPE).text), "llmg_requests_total",
                             route="v1/chat/completions")
     port = free_port()
