@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks import procstat
+from benchmarks import procstat, profile
 from benchmarks.client import measure, measure_plain
 from benchmarks.payloads import GATEWAY_MODEL, UPSTREAM_KEY, request_body
 from benchmarks.tools import free_port
@@ -155,11 +155,7 @@ def _attribute(raw: Path) -> tuple[int, float, float, list[tuple[str, float]]]:
     """(samples, observe share, Sanic middleware-runner share, top observe frames) of a py-spy raw file."""
     total = observe = runner = 0
     frames: dict[str, int] = {}
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
+    for stack, n in profile.raw_samples(raw):
         total += n
         for frame in reversed(stack.split(";")):
             if "(llmg/" in frame:
@@ -177,7 +173,6 @@ def _attribute(raw: Path) -> tuple[int, float, float, list[tuple[str, float]]]:
 def profile_on(duration: float, concurrency: int, upstream: str) -> str:
     """py-spy on the "on" gateway's worker under load: the share of its CPU samples spent in metrics
     and logging. Unlike req/s, a share inside one process is not moved by the machine's other load."""
-    from benchmarks import profile
 
     nginx = Upstream(free_port()).start() if upstream == "nginx" else None
     on = ON if nginx is None else ON.replace("[providers.mock]", _nginx_provider(nginx.url))

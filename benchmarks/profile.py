@@ -12,6 +12,7 @@ import collections
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -47,16 +48,20 @@ _ROOTS = ("<frozen runpy>", "llmg/cli.py", "llmg/__main__.py", "sanic/mixins/sta
           "sanic/server/runners.py")
 
 
+def raw_samples(raw: Path) -> Iterator[tuple[str, int]]:
+    """(stack, sample count) for each line of a py-spy ``raw`` file (frames joined by ``;``)."""
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            yield stack, int(count)
+
+
 def summarise(raw: Path, top: int = 25) -> dict:
     self_time: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     packages: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
+    for stack, n in raw_samples(raw):
         total += n
         frames = stack.split(";") if stack else [""]
         leaf = frames[-1] or "<native>"
