@@ -2,7 +2,7 @@
 
 Nothing here asserts a speed. The real run installs LiteLLM and Portkey (minutes); here we check
 what that run depends on: the extra routing headers Portkey needs reach the server from both load
-tools, haproxy (when installed) really proxies to the nginx fake, a peer that cannot be installed
+tools, haproxy really proxies to the nginx fake, a peer that cannot be installed
 is reported with its reason, and the results land in the untracked folder unless asked otherwise.
 """
 
@@ -21,10 +21,20 @@ from benchmarks.peers import HAProxy, PeerUnavailable, Portkey
 from tests.conftest import FAKE_OPENAI_KEY
 
 CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def bench_tools() -> None:
+    """wrk, hey, nginx + echo and haproxy from Debian, installed with apt-get when missing (as the
+    Redis tests install redis-server), so these tests run on a fresh machine instead of skipping."""
+    tools.ensure_packages()
+    if shutil.which("haproxy") is None:
+        HAProxy(home=Path("/tmp/llmg-test-haproxy")).install()
+
 ROUTING = {"x-portkey-provider": "openai", "x-portkey-custom-host": "http://127.0.0.1:1/v1"}
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (./dev bench installs it)")
+@pytest.mark.usefixtures("bench_tools")
 def test_wrk_sends_the_extra_headers(openai_fake, tmp_path) -> None:
     body = tmp_path / "body.json"
     body.write_bytes(request_body("gpt-4o", False))
@@ -43,13 +53,7 @@ def test_sse_client_sends_the_extra_headers(openai_fake) -> None:
     assert all(r.headers.get("x-portkey-provider") == "openai" for r in openai_fake.requests[before:])
 
 
-def _have_nginx_fake() -> bool:
-    from benchmarks.upstream import ECHO_MODULE
-
-    return shutil.which("nginx") is not None and Path(ECHO_MODULE).exists()
-
-
-@pytest.mark.skipif(shutil.which("haproxy") is None or not _have_nginx_fake(), reason="haproxy or nginx+echo not installed")
+@pytest.mark.usefixtures("bench_tools")
 def test_haproxy_peer_proxies_plain_and_streamed_to_the_fake(tmp_path) -> None:
     from benchmarks.upstream import Upstream
 
@@ -151,7 +155,7 @@ def test_peer_results_go_to_the_untracked_folder_unless_committed() -> None:
     assert peer_bench.output_dir(committed) == (peer_bench.RESULTS, True)
 
 
-@pytest.mark.skipif(shutil.which("npm") is None or not _have_nginx_fake(), reason="node/npm or nginx+echo not installed")
+@pytest.mark.usefixtures("bench_tools")
 def test_portkey_streams_through_to_the_fake() -> None:
     """Portkey as ``./dev bench --peers`` installs it answers plain and streamed requests.
 
@@ -177,8 +181,7 @@ def test_portkey_streams_through_to_the_fake() -> None:
         upstream.stop()
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None or shutil.which("wrk") is None or not _have_nginx_fake(),
-                    reason="haproxy, wrk or nginx+echo not installed")
+@pytest.mark.usefixtures("bench_tools")
 def test_a_peer_that_dies_mid_run_is_reported_with_its_reason(tmp_path) -> None:
     from benchmarks import report
     from benchmarks.upstream import Upstream
@@ -216,7 +219,7 @@ def test_a_peer_that_dies_mid_run_is_reported_with_its_reason(tmp_path) -> None:
     assert by["overload, plain c256, 1 worker: p99 / p50"]["note"] == "llmg w1 not in this run"
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None or not _have_nginx_fake(), reason="wrk or nginx+echo not installed")
+@pytest.mark.usefixtures("bench_tools")
 def test_a_target_slower_than_the_run_is_measured_long_enough() -> None:
     """A target whose answers take longer than a quick run (LiteLLM at c64) is not reported as 0 req/s."""
     from benchmarks.payloads import MODEL, UPSTREAM_KEY
