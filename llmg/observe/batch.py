@@ -29,9 +29,10 @@ from .record import Rec, perf
 # How long a finished request may wait for its metrics and access line (a scrape drains first).
 BATCH_S = 0.25
 
-# One finished request: (rec, request, request.ctx, response or None for a stream, the stream's
-# error or None, perf_counter at its end). References only: nothing is computed on the request path.
-Record = tuple[Rec, Any, Any, Any, "BaseException | None", float]
+# One finished request: (rec, request, request.ctx, response or None for a stream, perf_counter at
+# its end). References only: nothing is computed on the request path. A failure is ctx.error
+# (handle_error, or the stream's sender).
+Record = tuple[Rec, Any, Any, Any, float]
 
 
 class Batch:
@@ -56,7 +57,7 @@ class Batch:
         budgets = self.budgets
         lines: list[AccessLine] | None = [] if self.json_log else None
         with_bodies = self.log_bodies
-        for rec, request, ctx, response, error, end in records:
+        for rec, request, ctx, response, end in records:
             elapsed = end - rec.start
             status = rec.status
             policy = getattr(ctx, "key", PLAIN)
@@ -80,8 +81,7 @@ class Batch:
                     price = prices.get(_served_model(request, model, deployment))
                 if price is not None:
                     cost = price.cost(kinds[0], kinds[1], kinds[2])
-            if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
-                error = getattr(ctx, "error", None)
+            error: GatewayError | None = getattr(ctx, "error", None)
             if cost is not None and budgets is not None and name:
                 budgets.charge(name, cost)
             upstream_s = rec.upstream_s
