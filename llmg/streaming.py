@@ -100,6 +100,8 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
                 if not chunk:
                     continue  # held back (an unfinished event) or the usage chunk the client did not ask for
             if chunk.endswith(DONE):
+                if send is None and watch is not None:  # the whole stream in its first chunk
+                    watch.first()
                 # The last event and the chunked-body terminator go out in one write, not two.
                 await response.send(chunk, end_stream=True)
                 ended = True
