@@ -9,7 +9,7 @@ enabled, a json access log, [tracing] enabled), so a default gateway pays nothin
   upstream exchanges   -> the transport gate adds their time to the Rec (GatedTransport.timed).
   app.py's response    -> a complete answer finishes here; a stream when its body ends
                           (record.StreamWatch). Either way in flight -1 and ONE record appended
-                          (references already at hand: the Rec, request, ctx, response, the end).
+                          (values copied, no request or response kept: batch.Record).
   every BATCH_S         -> batch.Batch.drain: usage, cost, budgets, metrics and the access lines of
                           all finished requests in one loop (also before a scrape, a budget check,
                           GET /v1/key, and at worker stop). Spans end at the request's end.
@@ -35,7 +35,7 @@ from ..limits.usage import StreamMeter, ask_for_usage, body_usage
 from ..routing.attempts import DEPLOYMENT_HEADER
 from ..runtime import current as current_runtime
 from ..transports import GatedTransport
-from .batch import BATCH_S, Batch
+from .batch import BATCH_S, Batch, Record
 from .budget import Budgets
 from .pricing import Prices
 from .record import Rec, StreamWatch, TracedTransport, current, perf
@@ -129,7 +129,8 @@ class Observer:
         if rec.span is not None:
             self._end_span(request, rec, response)
         # The whole of the request path's share: one record, read by batch.Batch.drain.
-        self.batch.pending.append((rec, request, ctx, response, perf()))
+        self.batch.pending.append(self._record(request, ctx, rec, response.headers.get(DEPLOYMENT_HEADER),
+                                               response.body if status < 400 or self.log_bodies else None))
 
     # --- the end of a stream ---------------------------------------------------------------------
 
@@ -142,7 +143,17 @@ class Observer:
             self.metrics.in_flight_n -= 1
         if rec.span is not None:
             self._end_span(request, rec, None)
-        self.batch.pending.append((rec, request, request.ctx, None, perf()))
+        self.batch.pending.append(self._record(request, request.ctx, rec, rec.deployment, None))
+
+    def _record(self, request: Request, ctx: Any, rec: Rec, deployment: str | None, body: bytes | None) -> Record:
+        """The values the batch needs, copied now: a record must not keep the request, its context
+        or its response alive until the drain. Holding ~BATCH_S worth of those object graphs (a
+        thousand requests at load) cost more throughput than all the batch's work
+        (benchmarks/results/observe.md, round four); these are strings, numbers and the body."""
+        return (rec, request.route, request.method, request.path, getattr(ctx, "key", PLAIN),
+                getattr(ctx, "provider", "-"), getattr(ctx, "model", "-"), getattr(ctx, "request_id", None),
+                getattr(ctx, "error", None), deployment, body,
+                request.body if self.log_bodies else None, perf())
 
     def _end_span(self, request: Request, rec: Rec, response: HTTPResponse | None) -> None:
         """Traces only: the span ends now (its end time), so its usage is read now too."""
@@ -219,6 +230,8 @@ def install(app: App, config: Config) -> None:
     if not wanted(config):
         return
     observer = app.ctx.observer = Observer(config)
+    app_ctx = app.ctx
+    observer.batch.groups = lambda: app_ctx.runtime.resolver.groups  # read at drain time: a reload swaps it
 
     # No Sanic middleware of its own: Sanic runs each middleware between two dispatches of the
     # http.middleware.before/after signals (a router miss raising and catching NotFound, twice), a
