@@ -76,10 +76,14 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
     lifecycle = getattr(request.app.ctx, "lifecycle", None)
     if lifecycle is not None:  # registered as an open stream, so that a drain can end it cleanly
         chunks = lifecycle.track(chunks)
+    ctx = request.ctx
     # A per-request filter over the outgoing events: llmg/limits meters TPM usage through it.
-    wrap = getattr(request.ctx, "wrap_stream", None)
+    wrap = getattr(ctx, "wrap_stream", None)
     if wrap is not None:
         chunks = wrap(chunks)
+    # llmg/observe: its meter's filter per chunk, the first chunk's time, the stream's end.
+    watch = getattr(ctx, "stream_watch", None)
+    feed = watch.feed if watch is not None else None
     # `headers`: extra response headers (a routing group's x-llmg-deployment / x-llmg-attempts).
     response = await request.respond(
         content_type="text/event-stream", headers={**_SSE_HEADERS, **headers} if headers else _SSE_HEADERS
@@ -91,7 +95,13 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
         async for chunk in chunks:
             if ended:
                 continue  # nothing may follow [DONE]; keep draining so the upstream is read to its end
+            if feed is not None:
+                chunk = feed(chunk)
+                if not chunk:
+                    continue  # held back (an unfinished event) or the usage chunk the client did not ask for
             if chunk.endswith(DONE):
+                if send is None and watch is not None:  # the whole stream in its first chunk
+                    watch.first()
                 # The last event and the chunked-body terminator go out in one write, not two.
                 await response.send(chunk, end_stream=True)
                 ended = True
@@ -99,19 +109,25 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
                 if chunk:
                     await send(chunk)
             else:
+                if watch is not None:
+                    watch.first()
                 await response.send(chunk)
                 send = _direct_writer(request) or response.send
+        if watch is not None and not ended and (rest := watch.rest()):
+            await response.send(rest)
     except GatewayError as exc:
-        request.ctx.error = exc  # observe
+        ctx.error = exc  # observe
         upstream_failure(request, exc)
         if not ended:
             await response.send(exc.event() + DONE)
     except Exception:
         _log.exception("stream failed after it started")
-        request.ctx.error = ProviderError("stream interrupted", code="stream_error")  # observe
+        ctx.error = ProviderError("stream interrupted", code="stream_error")  # observe
         if not ended:
             await response.send(ProviderError("stream interrupted", code="stream_error").event() + DONE)
     finally:
+        if watch is not None:
+            watch.end()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             await aclose()

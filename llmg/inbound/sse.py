@@ -30,27 +30,42 @@ def named_event(name: str, payload: object) -> bytes:
 
 
 async def send_events(request: Request, events: AsyncIterator[bytes], on_error: Callable[[GatewayError], bytes]) -> None:
-    # The per-request filter send_stream applies too: llmg/observe reads usage and TTFT through it
-    # and finishes the request (metrics, access line) when the body ends.
-    wrap = getattr(request.ctx, "wrap_stream", None)
+    ctx = request.ctx
+    # The per-request filter and hooks send_stream applies too: llmg/limits meters TPM through the
+    # filter; llmg/observe reads usage and TTFT and finishes the request when the body ends.
+    wrap = getattr(ctx, "wrap_stream", None)
     if wrap is not None:
         events = wrap(events)
+    watch = getattr(ctx, "stream_watch", None)
+    feed = watch.feed if watch is not None else None
     response = await request.respond(content_type="text/event-stream", headers=_HEADERS)
     assert response is not None
     ended = False
     try:
         async for chunk in events:
+            if feed is not None:
+                chunk = feed(chunk)  # a Last stays a Last (limits.usage.StreamMeter)
+                if not chunk:
+                    continue
+            if watch is not None:
+                watch.first()
             if isinstance(chunk, Last):
                 await response.send(chunk, end_stream=True)
                 ended = True
                 break
             await response.send(chunk)
+        if watch is not None and not ended and (rest := watch.rest()):
+            await response.send(rest)
     except GatewayError as exc:
+        ctx.error = exc  # observe
         await response.send(on_error(exc))
     except Exception:
         _log.exception("stream failed after it started")
-        await response.send(on_error(ProviderError("stream interrupted", code="stream_error")))
+        ctx.error = ProviderError("stream interrupted", code="stream_error")  # observe
+        await response.send(on_error(ctx.error))
     finally:
+        if watch is not None:
+            watch.end()
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -6,10 +6,10 @@ enabled, a json access log, [tracing] enabled), so a default gateway pays nothin
   http.handler.before  -> a Rec (start = the moment Sanic had the request head), in flight +1;
                           a streamed chat/completions request gets ``include_usage`` asked for
                           (unless the limits gate already meters it: its meter is read instead).
-  upstream exchanges   -> ObservedTransport adds their time to the Rec.
+  upstream exchanges   -> the transport gate adds their time to the Rec (GatedTransport.timed).
   app.py's response    -> a complete answer finishes here; a stream when its body ends
-                          (record.Watched). Either way in flight -1 and ONE record appended
-                          (references already at hand: the Rec, request, ctx, response, the end).
+                          (record.StreamWatch). Either way in flight -1 and ONE record appended
+                          (values copied, no request or response kept: batch.Record).
   every BATCH_S         -> batch.Batch.drain: usage, cost, budgets, metrics and the access lines of
                           all finished requests in one loop (also before a scrape, a budget check,
                           GET /v1/key, and at worker stop). Spans end at the request's end.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -29,16 +28,17 @@ from sanic import HTTPResponse, Request
 from .. import logs
 from ..config import Config
 from ..context import App
-from ..errors import AuthenticationError, GatewayError
+from ..errors import AuthenticationError
 from ..keys import PLAIN
 from ..limits.gate import _peek as _peek_decoder  # the gate's three-field peek: one decoder
 from ..limits.usage import StreamMeter, ask_for_usage, body_usage
 from ..routing.attempts import DEPLOYMENT_HEADER
 from ..runtime import current as current_runtime
-from .batch import BATCH_S, Batch
+from ..transports import GatedTransport
+from .batch import BATCH_S, Batch, Record
 from .budget import Budgets
 from .pricing import Prices
-from .record import ObservedTransport, Rec, Watched, current, perf
+from .record import Rec, StreamWatch, TracedTransport, current, perf
 
 _log = logging.getLogger("llmg.observe")
 
@@ -103,13 +103,7 @@ class Observer:
                 return
             meter = feed = ask_for_usage(request, peek.stream_options)
         rec.meter = meter
-        inner = getattr(ctx, "wrap_stream", None)
-
-        def wrap(chunks: Any) -> AsyncIterator[bytes]:
-            source = inner(chunks) if inner is not None else chunks
-            return Watched(source, rec, feed, lambda exc: self.finish(request, rec, exc))
-
-        ctx.wrap_stream = wrap
+        ctx.stream_watch = StreamWatch(rec, feed, lambda: self.finish(request, rec))
 
     # --- response middleware ---------------------------------------------------------------------
 
@@ -125,7 +119,7 @@ class Observer:
         if status < 400:
             content_type = response.content_type
             if content_type and content_type.startswith(_SSE):
-                # Finished when the stream ends (record.Watched), without the response: keep which
+                # Finished when the stream ends (record.StreamWatch), without the response: keep which
                 # deployment of a routing group serves it, for its price and its access line.
                 rec.deployment = response.headers.get(DEPLOYMENT_HEADER)
                 return
@@ -133,28 +127,38 @@ class Observer:
         if rec.counted:
             self.metrics.in_flight_n -= 1
         if rec.span is not None:
-            self._end_span(request, rec, response, None)
+            self._end_span(request, rec, response)
         # The whole of the request path's share: one record, read by batch.Batch.drain.
-        self.batch.pending.append((rec, request, ctx, response, None, perf()))
+        self.batch.pending.append(self._record(request, ctx, rec, response.headers.get(DEPLOYMENT_HEADER),
+                                               response.body if status < 400 or self.log_bodies else None))
 
     # --- the end of a stream ---------------------------------------------------------------------
 
-    def finish(self, request: Request, rec: Rec, error: BaseException | None = None) -> None:
+    def finish(self, request: Request, rec: Rec) -> None:
+        """A stream's end (its failure, if any, is ``request.ctx.error``: the sender sets it)."""
         if rec.done:
             return
         rec.done = True
         if rec.counted:
             self.metrics.in_flight_n -= 1
         if rec.span is not None:
-            self._end_span(request, rec, None, error)
-        self.batch.pending.append((rec, request, request.ctx, None, error, perf()))
+            self._end_span(request, rec, None)
+        self.batch.pending.append(self._record(request, request.ctx, rec, rec.deployment, None))
 
-    def _end_span(self, request: Request, rec: Rec, response: HTTPResponse | None,
-                  error: BaseException | None) -> None:
+    def _record(self, request: Request, ctx: Any, rec: Rec, deployment: str | None, body: bytes | None) -> Record:
+        """The values the batch needs, copied now: a record must not keep the request, its context
+        or its response alive until the drain. Holding ~BATCH_S worth of those object graphs (a
+        thousand requests at load) cost more throughput than all the batch's work
+        (benchmarks/results/observe.md, round four); these are strings, numbers and the body."""
+        return (rec, request.route, request.method, request.path, getattr(ctx, "key", PLAIN),
+                getattr(ctx, "provider", "-"), getattr(ctx, "model", "-"), getattr(ctx, "request_id", None),
+                getattr(ctx, "error", None), deployment, body,
+                request.body if self.log_bodies else None, perf())
+
+    def _end_span(self, request: Request, rec: Rec, response: HTTPResponse | None) -> None:
         """Traces only: the span ends now (its end time), so its usage is read now too."""
         usage = rec.usage if response is None else (body_usage(response.body or b"") if rec.status < 400 else None)
-        if not isinstance(error, GatewayError):
-            error = getattr(request.ctx, "error", None)
+        error = getattr(request.ctx, "error", None)
         self.tracer.end(rec.span, request, rec, usage.kinds() if usage is not None else None, error)
 
     def drain(self) -> None:
@@ -212,16 +216,22 @@ def _peek(body: bytes) -> Any:
         return None
 
 
-def wrap_transport(app: App, transport: Any) -> Any:
-    """The worker's transport, timed per request when an Observer is installed."""
+def wrap_transport(app: App, transport: GatedTransport) -> Any:
+    """The worker's transport: timed by its gate when an Observer is installed, wrapped for a
+    span per upstream attempt only when tracing is on."""
     observer = getattr(app.ctx, "observer", None)
-    return transport if observer is None else ObservedTransport(transport, observer.tracer)
+    if observer is None:
+        return transport
+    transport.timed = True
+    return transport if observer.tracer is None else TracedTransport(transport, observer.tracer)
 
 
 def install(app: App, config: Config) -> None:
     if not wanted(config):
         return
     observer = app.ctx.observer = Observer(config)
+    app_ctx = app.ctx
+    observer.batch.groups = lambda: app_ctx.runtime.resolver.groups  # read at drain time: a reload swaps it
 
     # No Sanic middleware of its own: Sanic runs each middleware between two dispatches of the
     # http.middleware.before/after signals (a router miss raising and catching NotFound, twice), a

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from .. import logs
 from ..errors import GatewayError
-from ..keys import PLAIN
 from ..limits.usage import body_usage
-from ..routing.attempts import DEPLOYMENT_HEADER
 from .access import AccessLine, AccessLineWithBodies
 from .budget import Budgets
 from .metrics import LATENCY_BUCKETS, TTFT_BUCKETS, Metrics
@@ -29,9 +28,12 @@ from .record import Rec, perf
 # How long a finished request may wait for its metrics and access line (a scrape drains first).
 BATCH_S = 0.25
 
-# One finished request: (rec, request, request.ctx, response or None for a stream, the stream's
-# error or None, perf_counter at its end). References only: nothing is computed on the request path.
-Record = tuple[Rec, Any, Any, Any, "BaseException | None", float]
+# One finished request, copied when it ends (Observer._record): (rec, route, method, path, key
+# policy, provider, model, request id, error, deployment, response body (a complete answer's, for
+# its usage; None for a stream, whose usage is on the Rec), request body (log_bodies only),
+# perf_counter at its end). No request, context or response object is kept.
+Record = tuple[Rec, Any, str, str, Any, str, str, "str | None", "GatewayError | None", "str | None",
+               "bytes | None", "bytes | None", float]
 
 
 class Batch:
@@ -43,6 +45,18 @@ class Batch:
         self.budgets = budgets
         self.json_log = json_log
         self.log_bodies = log_bodies
+        # The worker's current routing groups (the runtime's, swapped on reload); set by install.
+        self.groups: Callable[[], dict[str, Any]] | None = None
+
+    def _served_model(self, group: str, label: str) -> str:
+        """The "provider/model" of the deployment of ``group`` (or of its fallbacks) whose
+        x-llmg-deployment label is ``label`` (a deployment's ``name`` when it has one)."""
+        found = self.groups().get(group) if self.groups is not None else None
+        for target in found.chain if found is not None else ():
+            for dep in target.deployments:
+                if dep.label == label:
+                    return str(dep.full)
+        return label
 
     def drain(self) -> None:
         records = self.pending
@@ -56,32 +70,25 @@ class Batch:
         budgets = self.budgets
         lines: list[AccessLine] | None = [] if self.json_log else None
         with_bodies = self.log_bodies
-        for rec, request, ctx, response, error, end in records:
+        for (rec, route_obj, method, path, policy, provider, model, rid, error, deployment, body, request_body,
+             end) in records:
             elapsed = end - rec.start
             status = rec.status
-            policy = getattr(ctx, "key", PLAIN)
             name = policy.name
             key = name or "-"
-            provider = getattr(ctx, "provider", "-")
-            model = getattr(ctx, "model", "-")
-            route_obj = request.route
             route = route_obj.path if route_obj is not None else "-"
-            if response is not None:
-                deployment = response.headers.get(DEPLOYMENT_HEADER)
-                usage = body_usage(response.body or b"") if status < 400 else None
+            if body is not None:
+                usage = body_usage(body) if status < 400 else None
             else:
-                deployment = rec.deployment
                 usage = rec.usage
             kinds = usage.kinds() if usage is not None else None
             cost: float | None = None
             if kinds is not None:
                 price = prices.get(model)
                 if price is None and deployment:  # a routing group: priced by the deployment that answered
-                    price = prices.get(_served_model(request, model, deployment))
+                    price = prices.get(self._served_model(model, deployment))
                 if price is not None:
                     cost = price.cost(kinds[0], kinds[1], kinds[2])
-            if not isinstance(error, GatewayError):  # a stream's own failure, else what handle_error saw
-                error = getattr(ctx, "error", None)
             if cost is not None and budgets is not None and name:
                 budgets.charge(name, cost)
             upstream_s = rec.upstream_s
@@ -127,9 +134,8 @@ class Batch:
             if lines is not None:
                 # Milliseconds to 3 places as int(x * 1e6 + 0.5) / 1000: the same value as round(x, 3)
                 # for these positive durations, at a third of its cost (round with digits formats).
-                rid = getattr(ctx, "request_id", None)  # app.py's response middleware set it
                 line = (AccessLineWithBodies if with_bodies else AccessLine)(
-                    end + wall, rid if rid is not None else "-", request.method, request.path, route,
+                    end + wall, rid if rid is not None else "-", method, path, route,
                     name or None, None if provider == "-" else provider, None if model == "-" else model,
                     deployment, status,
                     int(elapsed * 1e6 + 0.5) / 1000, int(upstream_s * 1e6 + 0.5) / 1000 if upstream_s else None,
@@ -140,22 +146,9 @@ class Batch:
                     cost, (error.code or error.type) if error is not None else None,
                 )
                 if isinstance(line, AccessLineWithBodies):
-                    line.request_body = (request.body or b"").decode("utf-8", "replace")
-                    if response is not None:
-                        line.response_body = (response.body or b"").decode("utf-8", "replace")
+                    line.request_body = (request_body or b"").decode("utf-8", "replace")
+                    if body is not None:
+                        line.response_body = body.decode("utf-8", "replace")
                 lines.append(line)
         if lines:
             logs.access_json_batch(lines)
-
-
-def _served_model(request: Any, group: str, label: str) -> str:
-    """The "provider/model" of the deployment of ``group`` (or of its fallbacks) whose
-    x-llmg-deployment label is ``label`` (a deployment's ``name`` when it has one)."""
-    from ..runtime import current as current_runtime
-
-    found = current_runtime(request).resolver.groups.get(group)
-    for target in found.chain if found is not None else ():
-        for dep in target.deployments:
-            if dep.label == label:
-                return str(dep.full)
-    return label

@@ -1,19 +1,19 @@
 """One request's observations, and where they are taken.
 
-``Rec`` lives on ``request.ctx.obs`` and in a context variable, so the transport wrapper
-(``ObservedTransport``) can add upstream time without being handed the request. A complete answer
-is finished in the response middleware; a stream when its last chunk has gone out (``Watched``),
-so its line and metrics carry TTFT and the usage the provider sent at the end.
+``Rec`` lives on ``request.ctx.obs`` and in a context variable (the transport gate's
+``upstream_clock``), so the gate can add upstream time without being handed the request. A complete
+answer is finished in the response middleware; a stream when its last chunk has gone out
+(``StreamWatch``), so its line and metrics carry TTFT and the usage the provider sent at the end.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 from ..limits.usage import StreamMeter
+from ..transports.gate import upstream_clock
 
 perf = time.perf_counter
 
@@ -34,101 +34,44 @@ class Rec:
         self.deployment: str | None = None  # a routed stream's x-llmg-deployment
 
 
-current: ContextVar[Rec | None] = ContextVar("llmg_observe_rec", default=None)
+# The current request's Rec: the gate adds upstream time to it, the traced transport finds its span.
+current = upstream_clock
 
 
-class _TimedStream:
-    """An upstream stream whose whole exchange (open to last byte or close) counts as upstream time."""
+class TracedTransport:
+    """Wraps the worker's (gated) transport when tracing is on: a child span per upstream attempt,
+    carrying ``traceparent`` upstream. Upstream time is the gate's (``GatedTransport.timed``)."""
 
-    __slots__ = ("_inner", "_rec", "_t0", "status", "headers")
-
-    def __init__(self, inner: Any, rec: Rec, t0: float) -> None:
+    def __init__(self, inner: Any, tracer: Any) -> None:
         self._inner = inner
-        self._rec = rec
-        self._t0 = t0
-        self.status = inner.status
-        self.headers: Mapping[str, str] = inner.headers
-
-    def _stop(self) -> None:
-        if self._t0:
-            self._rec.upstream_s += perf() - self._t0
-            self._t0 = 0.0
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner.chunks():
-                yield chunk
-        finally:
-            self._stop()
-
-    async def read(self) -> bytes:
-        try:
-            data: bytes = await self._inner.read()
-            return data
-        finally:
-            self._stop()
-
-    async def aclose(self) -> None:
-        self._stop()
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class ObservedTransport:
-    """Wraps the worker's transport: the time of every upstream exchange goes to the current Rec."""
-
-    def __init__(self, inner: Any, tracer: Any = None) -> None:
-        self._inner = inner
-        self._tracer = tracer  # observe.tracing.Tracer: a child span per upstream attempt
+        self._tracer = tracer  # observe.tracing.Tracer
         self.name = inner.name
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
-                      timeout: Any, provider: str) -> Any:
-        # The Transport protocol's own keywords, not **kwargs: no dict built and unpacked per
-        # request when untraced (benchmarks/results/observe.md, round three).
+    async def request(self, method: str, url: str, **kwargs: Any) -> Any:
         rec = current.get()
-        if rec is not None and rec.span is None:
-            t0 = perf()
-            try:
-                return await self._inner.request(method, url, headers=headers, body=body, timeout=timeout,
-                                                 provider=provider)
-            finally:
-                rec.upstream_s += perf() - t0
-        return await self._traced(rec, method, url,
-                                  {"headers": headers, "body": body, "timeout": timeout, "provider": provider})
-
-    async def _traced(self, rec: Rec | None, method: str, url: str, kwargs: dict[str, Any]) -> Any:
-        if rec is None:
+        if rec is None or rec.span is None:
             return await self._inner.request(method, url, **kwargs)
         span = self._tracer.attempt(rec, kwargs)
-        t0 = perf()
         status = 0
         try:
             answer = await self._inner.request(method, url, **kwargs)
             status = answer.status
             return answer
         finally:
-            rec.upstream_s += perf() - t0
             self._tracer.attempt_end(span, status)
 
     async def stream(self, method: str, url: str, **kwargs: Any) -> Any:
         rec = current.get()
-        if rec is None:
+        if rec is None or rec.span is None:
             return await self._inner.stream(method, url, **kwargs)
-        span = self._tracer.attempt(rec, kwargs) if rec.span is not None else None
-        t0 = perf()
+        span = self._tracer.attempt(rec, kwargs)
+        status = 0
         try:
             inner = await self._inner.stream(method, url, **kwargs)
-        except BaseException:
-            rec.upstream_s += perf() - t0
-            if span is not None:
-                self._tracer.attempt_end(span, 0)
-            raise
-        if span is not None:  # the attempt's span covers its answer's head; the body is the request's
-            self._tracer.attempt_end(span, inner.status)
-        return _TimedStream(inner, rec, t0)
+            status = inner.status
+        finally:  # the attempt's span covers its answer's head; the body is the request's
+            self._tracer.attempt_end(span, status)
+        return inner
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -137,70 +80,35 @@ class ObservedTransport:
         return getattr(self._inner, name)
 
 
-class Watched:
-    """The outgoing SSE body: notes the first chunk (TTFT), feeds our meter when the limits gate
-    has none, and finishes the request once, when the body ends, fails, or is closed unstarted.
+class StreamWatch:
+    """A stream's observation, called by the senders (``streaming.send_stream``,
+    ``inbound.sse.send_events``) through ``request.ctx.stream_watch``: ``feed`` filters each
+    outgoing chunk (our meter's, when the limits gate meters none), ``first`` notes the first chunk
+    (TTFT), ``end`` finishes the request once, when the body has ended, failed or been abandoned.
 
-    ``async for`` runs the generator ``_watch`` itself (``__aiter__`` hands it out): resuming one
-    frame per chunk costs less than a coroutine and a try block per ``__anext__``
-    (benchmarks/observe.py). This object only covers the stream closed before its first chunk,
-    where a generator's ``finally`` never runs."""
+    Hooks in the sender's own loop, not an async generator around the chunks: a generator layer
+    is resumed once per chunk, these cost one call per stream (benchmarks/results/observe.md)."""
 
-    __slots__ = ("_gen", "_source", "_rec", "_finish", "entered")
+    __slots__ = ("_rec", "_meter", "_finish", "feed")
 
-    def __init__(self, source: AsyncIterator[bytes], rec: Rec, feed: StreamMeter | None,
-                 finish: Callable[[BaseException | None], None]) -> None:
-        self._source = source
+    def __init__(self, rec: Rec, feed: StreamMeter | None, finish: Callable[[], None]) -> None:
         self._rec = rec
+        self._meter = feed
         self._finish = finish
-        self.entered = False
-        self._gen = self._watch(feed)
+        self.feed: Callable[[bytes], bytes] | None = feed.feed if feed is not None else None
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._gen
-
-    def __anext__(self) -> Awaitable[bytes]:
-        return self._gen.__anext__()
-
-    async def _watch(self, feed: StreamMeter | None) -> AsyncGenerator[bytes, None]:
-        self.entered = True
+    def first(self) -> None:
         rec = self._rec
-        error: BaseException | None = None
-        try:
-            async for chunk in self._source:
-                if feed is not None:
-                    chunk = feed.feed(chunk)
-                    if not chunk:
-                        continue
-                if rec.ttft is None:
-                    rec.ttft = perf() - rec.start
-                yield chunk
-            if feed is not None and (rest := feed.flush()):
-                yield rest
-        except GeneratorExit:  # closed by its consumer (send_stream's finally): not a failure
-            raise
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            self._end(error)
-            await self._close_source()
+        if rec.ttft is None:
+            rec.ttft = perf() - rec.start
 
-    def _end(self, error: BaseException | None) -> None:
+    def rest(self) -> bytes:
+        """What our meter still holds (an event without its end) when the upstream has ended."""
+        return self._meter.flush() if self._meter is not None else b""
+
+    def end(self) -> None:
         rec = self._rec
         if not rec.done:
             meter = rec.meter
             rec.usage = meter.usage if meter is not None else None
-            self._finish(error)
-
-    async def _close_source(self) -> None:
-        aclose = getattr(self._source, "aclose", None)
-        if aclose is not None:  # closing this wrapper must close the upstream too
-            await aclose()
-
-    async def aclose(self) -> None:
-        if self.entered:
-            await self._gen.aclose()  # its finally finishes the request and closes the source
-            return
-        self._end(None)
-        await self._close_source()
+            self._finish()

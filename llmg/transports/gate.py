@@ -10,6 +10,11 @@ bounded time for a pooled connection.
 Both are plain counters on the hot path (one worker is one event loop: no lock is needed); only a
 call that finds the pool full allocates a waiter. Slots are freed in ``finally`` blocks, so a
 cancelled call (client gone) frees its slot at once.
+
+The gate is also where a request's upstream time is taken when llmg/observe asks for it
+(``timed``): every exchange passes here already, so timing it costs two clock reads, not one more
+coroutine layer around each call and an async generator around each stream's chunks
+(benchmarks/results/observe.md, round four).
 """
 
 from __future__ import annotations
@@ -17,11 +22,19 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
+from time import perf_counter
+from typing import Any
 
 from ..errors import Overloaded
 from .base import Timeout, Transport, UpstreamResponse, UpstreamStream
 
 RETRY_AFTER = "1"
+
+# Where the current request's upstream time goes: an object with a float ``upstream_s``
+# (observe.record.Rec), set per request by the observer. A context variable, because the gate is
+# handed a URL, not the request.
+upstream_clock: ContextVar[Any] = ContextVar("llmg_upstream_clock", default=None)
 
 
 class Slots:
@@ -79,6 +92,7 @@ class GatedTransport:
         self.name = inner.name
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        self.timed = False  # llmg/observe sets it: upstream time added to upstream_clock's Rec
         self._caps = dict(provider_caps or {})
         self._by_provider: dict[str, int] = dict.fromkeys(self._caps, 0)
         self._plain_slots = Slots(pool_size, pool_timeout)
@@ -105,6 +119,8 @@ class GatedTransport:
     async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
                       timeout: Timeout, provider: str) -> UpstreamResponse:
         self._enter(provider)
+        clock = upstream_clock.get() if self.timed else None
+        t0 = perf_counter() if clock is not None else 0.0  # a pool wait counts: the request waits on upstreams
         try:
             slots = self._plain_slots
             if not slots.take():
@@ -115,38 +131,50 @@ class GatedTransport:
                 slots.release()
         finally:
             self._leave(provider)
+            if clock is not None:
+                clock.upstream_s += perf_counter() - t0
 
     async def stream(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None,
                      timeout: Timeout, provider: str) -> UpstreamStream:
         self._enter(provider)
+        clock = upstream_clock.get() if self.timed else None
+        t0 = perf_counter() if clock is not None else 0.0
         slots = self._stream_slots
         try:
             await slots.acquire(provider)
         except BaseException:
             self._leave(provider)
+            if clock is not None:
+                clock.upstream_s += perf_counter() - t0
             raise
         try:
             stream = await self.inner.stream(method, url, headers=headers, body=body, timeout=timeout, provider=provider)
         except BaseException:
             slots.release()
             self._leave(provider)
+            if clock is not None:
+                clock.upstream_s += perf_counter() - t0
             raise
-        return GatedStream(stream, self, slots, provider)
+        return GatedStream(stream, self, slots, provider, clock, t0)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
 class GatedStream:
-    """An open stream holding its slot and its in-flight count until ``aclose`` (once)."""
+    """An open stream holding its slot and its in-flight count until ``aclose`` (once); when
+    timed, the whole exchange (open to close) is the request's upstream time."""
 
-    __slots__ = ("_stream", "_gate", "_slots", "_provider", "status", "headers")
+    __slots__ = ("_stream", "_gate", "_slots", "_provider", "_clock", "_t0", "status", "headers")
 
-    def __init__(self, stream: UpstreamStream, gate: GatedTransport, slots: Slots, provider: str) -> None:
+    def __init__(self, stream: UpstreamStream, gate: GatedTransport, slots: Slots, provider: str,
+                 clock: Any = None, t0: float = 0.0) -> None:
         self._stream = stream
         self._gate: GatedTransport | None = gate
         self._slots = slots
         self._provider = provider
+        self._clock = clock
+        self._t0 = t0
         self.status = stream.status
         self.headers = stream.headers
 
@@ -160,6 +188,9 @@ class GatedStream:
         gate, self._gate = self._gate, None
         if gate is None:
             return
+        clock = self._clock
+        if clock is not None:  # first: the request may be recorded while the close below awaits
+            clock.upstream_s += perf_counter() - self._t0
         try:
             await self._stream.aclose()
         finally:
