@@ -122,9 +122,9 @@ async def send_stream(request: Request, chunks: AsyncIterator[bytes], headers: d
             await response.send(exc.event() + DONE)
     except Exception:
         _log.exception("stream failed after it started")
-        ctx.error = ProviderError("stream interrupted", code="stream_error")  # observe
+        ctx.error = failure = ProviderError("stream interrupted", code="stream_error")  # observe
         if not ended:
-            await response.send(ProviderError("stream interrupted", code="stream_error").event() + DONE)
+            await response.send(failure.event() + DONE)
     finally:
         if watch is not None:
             watch.end()

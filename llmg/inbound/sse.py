@@ -38,6 +38,7 @@ async def send_events(request: Request, events: AsyncIterator[bytes], on_error: 
         events = wrap(events)
     watch = getattr(ctx, "stream_watch", None)
     feed = watch.feed if watch is not None else None
+    unstarted = watch  # called once, at the first chunk sent (TTFT)
     response = await request.respond(content_type="text/event-stream", headers=_HEADERS)
     assert response is not None
     ended = False
@@ -47,8 +48,9 @@ async def send_events(request: Request, events: AsyncIterator[bytes], on_error: 
                 chunk = feed(chunk)  # a Last stays a Last (limits.usage.StreamMeter)
                 if not chunk:
                     continue
-            if watch is not None:
-                watch.first()
+            if unstarted is not None:
+                unstarted.first()
+                unstarted = None
             if isinstance(chunk, Last):
                 await response.send(chunk, end_stream=True)
                 ended = True

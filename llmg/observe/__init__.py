@@ -146,10 +146,10 @@ class Observer:
         self.batch.pending.append(self._record(request, request.ctx, rec, rec.deployment, None))
 
     def _record(self, request: Request, ctx: Any, rec: Rec, deployment: str | None, body: bytes | None) -> Record:
-        """The values the batch needs, copied now: a record must not keep the request, its context
-        or its response alive until the drain. Holding ~BATCH_S worth of those object graphs (a
-        thousand requests at load) cost more throughput than all the batch's work
-        (benchmarks/results/observe.md, round four); these are strings, numbers and the body."""
+        """The values the batch needs, copied now (strings, numbers and the body), so that a record
+        does not keep the request, its context and its response alive for up to BATCH_S. The same
+        reads the drain made before; no throughput change could be resolved either way
+        (benchmarks/results/observe.md, round four)."""
         return (rec, request.route, request.method, request.path, getattr(ctx, "key", PLAIN),
                 getattr(ctx, "provider", "-"), getattr(ctx, "model", "-"), getattr(ctx, "request_id", None),
                 getattr(ctx, "error", None), deployment, body,
